@@ -1,0 +1,173 @@
+"""Settings from the environment (12-factor), validated once at start-up.
+
+Every problem is reported as one `ConfigError` whose message names the variable, so `serve` can print a
+single clear line and exit instead of failing later in the middle of a conversation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from bot.db.engine import normalize_database_url
+
+DEFAULT_SQLITE_URL = "sqlite:///blocks-slack.db"
+CORE_AGENTS = ("claude", "codex", "gemini", "opencode", "cursor", "kimi", "sisyphus")
+BusyPolicy = Literal["queue", "interrupt"]
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str
+    blocks_api_key: str
+    slack_app_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    blocks_api_url: str = "https://api.blocks.team"
+    blocks_agent: str = "claude"
+    database_url: str = DEFAULT_SQLITE_URL
+    database_url_from_env: bool = False
+    port: int = 3000
+    busy_policy: BusyPolicy = "queue"
+    turn_deadline_seconds: float = 30 * 60
+    turn_horizon_seconds: float = 24 * 3600
+    late_answer_seconds: float = 120.0
+    blocks_rate_limit_per_minute: int = 100
+    blocks_rate_headroom: float = 0.1
+    blocks_timeout_seconds: float = 30.0
+    private_sessions: bool = False
+    allow_external_users: bool = False
+    worker_threads: int = 4
+    lease_seconds: float = 120.0
+    idle_poll_seconds: float = 1.0
+    migrate_on_start: bool = True
+    ephemeral_disk: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        app_token = reader.text("SLACK_APP_TOKEN", "")
+        if app_token and not app_token.startswith("xapp-"):
+            raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with 'xapp-'")
+        bot_token = reader.required("SLACK_BOT_TOKEN")
+        if not bot_token.startswith("xoxb-"):
+            raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with 'xoxb-'")
+        # Socket Mode does not sign requests, so the signing secret is only needed over HTTP.
+        signing_secret = reader.text("SLACK_SIGNING_SECRET", "")
+        if not app_token and not signing_secret:
+            raise ConfigError("SLACK_SIGNING_SECRET is required (or set SLACK_APP_TOKEN for Socket Mode)")
+        raw_db_url = reader.text("DATABASE_URL", "")
+        try:
+            database_url = normalize_database_url(raw_db_url or DEFAULT_SQLITE_URL)
+        except ValueError as exc:
+            raise ConfigError(f"DATABASE_URL is malformed: {exc}") from None
+        agent = reader.text("BLOCKS_AGENT", "claude").lower()
+        if agent not in CORE_AGENTS:
+            raise ConfigError(f"BLOCKS_AGENT must be one of {', '.join(CORE_AGENTS)} (got {agent!r})")
+        busy = reader.text("BUSY_POLICY", "queue").lower()
+        if busy not in ("queue", "interrupt"):
+            raise ConfigError(f"BUSY_POLICY must be 'queue' or 'interrupt' (got {busy!r})")
+        deadline = reader.number("TURN_DEADLINE_MINUTES", 30, minimum=0.01) * 60
+        horizon = reader.number("TURN_HORIZON_HOURS", 24, minimum=0.001) * 3600
+        if horizon < deadline:
+            raise ConfigError("TURN_HORIZON_HOURS must not be shorter than TURN_DEADLINE_MINUTES")
+        headroom = reader.number("BLOCKS_RATE_HEADROOM", 0.1, minimum=0.0)
+        if headroom >= 0.9:
+            raise ConfigError("BLOCKS_RATE_HEADROOM must be below 0.9 (a fraction of the limit kept unused)")
+        return cls(
+            slack_bot_token=bot_token,
+            slack_signing_secret=signing_secret,
+            slack_app_token=app_token,
+            slack_api_url=_with_trailing_slash(reader.url("SLACK_API_URL", "https://slack.com/api/")),
+            blocks_api_key=reader.required("BLOCKS_API_KEY"),
+            blocks_api_url=reader.url("BLOCKS_API_URL", "https://api.blocks.team").rstrip("/"),
+            blocks_agent=agent,
+            database_url=database_url,
+            database_url_from_env=bool(raw_db_url),
+            port=int(reader.number("PORT", 3000, minimum=0, maximum=65535, integer=True)),
+            busy_policy="interrupt" if busy == "interrupt" else "queue",
+            turn_deadline_seconds=deadline,
+            turn_horizon_seconds=horizon,
+            late_answer_seconds=reader.number("LATE_ANSWER_SECONDS", 120, minimum=0),
+            blocks_rate_limit_per_minute=int(
+                reader.number("BLOCKS_RATE_LIMIT_PER_MINUTE", 100, minimum=1, integer=True)
+            ),
+            blocks_rate_headroom=headroom,
+            blocks_timeout_seconds=reader.number("BLOCKS_TIMEOUT_SECONDS", 30, minimum=0.1),
+            private_sessions=reader.flag("PRIVATE_SESSIONS", False),
+            allow_external_users=reader.flag("ALLOW_EXTERNAL_USERS", False),
+            worker_threads=int(reader.number("WORKER_THREADS", 4, minimum=1, maximum=64, integer=True)),
+            lease_seconds=reader.number("LEASE_SECONDS", 120, minimum=1),
+            idle_poll_seconds=reader.number("IDLE_POLL_SECONDS", 1.0, minimum=0.05),
+            migrate_on_start=reader.flag("MIGRATE_ON_START", True),
+            # Heroku sets DYNO; its disk is wiped on every restart, so a SQLite file there loses state.
+            ephemeral_disk=bool(env.get("DYNO")),
+            log_level=reader.text("LOG_LEVEL", "INFO").upper(),
+        )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str, default: str) -> str:
+        return self.env.get(name, "").strip() or default
+
+    def required(self, name: str) -> str:
+        value = self.env.get(name, "").strip()
+        if not value:
+            raise ConfigError(f"{name} is required but not set")
+        return value
+
+    def url(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if not value.startswith(("http://", "https://")):
+            raise ConfigError(f"{name} must be an http(s) URL (got {value!r})")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false (got {raw!r})")
+
+    def number(
+        self,
+        name: str,
+        default: float,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        integer: bool = False,
+    ) -> float:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(int(raw)) if integer else float(raw)
+        except ValueError:
+            kind = "a whole number" if integer else "a number"
+            raise ConfigError(f"{name} must be {kind} (got {raw!r})") from None
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise ConfigError(f"{name} must be between {minimum} and {maximum} (got {raw})")
+        return value
+
+
+def _with_trailing_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"

@@ -1,0 +1,172 @@
+"""The tables. Alembic owns them (see `migrations/`); nothing here creates tables at run time.
+
+Times are UNIX epoch seconds stored as floating point: arithmetic and comparisons are then identical on
+SQLite and PostgreSQL, and the lease and scheduling predicates stay plain SQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Conversation(Base):
+    """One Slack thread, bound to at most one Blocks session."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", "thread_ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    channel_type: Mapped[str] = mapped_column(String(16))  # channel | group | im | mpim
+    agent: Mapped[str] = mapped_column(String(32))
+    started_by: Mapped[str] = mapped_column(String(32))
+    # The thread had human messages before the bot was mentioned: the first turn carries them.
+    joins_existing_thread: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    session_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class InboundMessage(Base):
+    """A Slack message meant for the agent. (team, channel, ts) is the idempotency key of intake."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "ts"),
+        Index(None, "turn_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    turn_id: Mapped[int | None] = mapped_column(ForeignKey("turns.id"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    files_json: Mapped[str] = mapped_column(Text, default="[]")
+    # Arrived while another turn was running: it waits, marked with 📥, for the next turn.
+    queued: Mapped[bool] = mapped_column(Boolean, default=False)
+    inbox_reacted: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[float] = mapped_column(Float)
+
+
+class Turn(Base):
+    """One Blocks request (a first message, a follow-up or a merged batch) and its delivery.
+
+    `phase` is the conversation-level role: `waiting` collects queued replies, `active` holds the
+    conversation (at most one of each per conversation, enforced by partial unique indexes), `finished`
+    is history. `step` plus `next_run_at` is the work still to do; a finished turn may still have a step
+    left (telling the thread it was interrupted). Workers claim a due row with a lease token and every
+    write they make is fenced by that token.
+    """
+
+    __tablename__ = "turns"
+    __table_args__ = (
+        Index(
+            "uq_turns_one_active",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("phase = 'active'"),
+            postgresql_where=text("phase = 'active'"),
+        ),
+        Index(
+            "uq_turns_one_waiting",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("phase = 'waiting'"),
+            postgresql_where=text("phase = 'waiting'"),
+        ),
+        Index(
+            "ix_turns_due",
+            "next_run_at",
+            sqlite_where=text("next_run_at IS NOT NULL"),
+            postgresql_where=text("next_run_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    phase: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[float] = mapped_column(Float)
+
+    next_run_at: Mapped[float | None] = mapped_column(Float)
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    placeholder_state: Mapped[str] = mapped_column(String(16), default="none")  # none|posting|posted
+    placeholder_ts: Mapped[str | None] = mapped_column(String(32))
+    placeholder_note: Mapped[str | None] = mapped_column(Text)  # last progress line shown
+    placeholder_updated_at: Mapped[float | None] = mapped_column(Float)
+
+    submit_state: Mapped[str] = mapped_column(String(16), default="none")  # none|sending|sent
+    submit_text: Mapped[str | None] = mapped_column(Text)
+    submit_started_at: Mapped[float | None] = mapped_column(Float)
+    submitted_at: Mapped[float | None] = mapped_column(Float)
+    blocks_thread_id: Mapped[str | None] = mapped_column(String(64))
+    final_message_url: Mapped[str | None] = mapped_column(Text)
+    deadline_at: Mapped[float | None] = mapped_column(Float)
+    horizon_at: Mapped[float | None] = mapped_column(Float)
+    deadline_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    polls: Mapped[int] = mapped_column(Integer, default=0)
+
+    answer_text: Mapped[str | None] = mapped_column(Text)
+    answer_ready_at: Mapped[float | None] = mapped_column(Float)
+    notice_text: Mapped[str | None] = mapped_column(Text)  # an error or interruption to show instead
+    delivered_offset: Mapped[int] = mapped_column(Integer, default=0)
+    part_limit: Mapped[int] = mapped_column(Integer, default=0)
+    parts_posted: Mapped[int] = mapped_column(Integer, default=0)
+    part_post_state: Mapped[str] = mapped_column(String(16), default="none")  # none|posting
+    late_notice_state: Mapped[str] = mapped_column(String(16), default="none")  # none|posting|posted
+    delivered_at: Mapped[float | None] = mapped_column(Float)
+
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float)
+
+
+class RateBudget(Base):
+    """The request budget of one Blocks API key, shared by every replica (keyed by a hash, never the key)."""
+
+    __tablename__ = "rate_budgets"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[float] = mapped_column(Float)
+    paused_until: Mapped[float] = mapped_column(Float, default=0.0)
+    # After a 429 the refill rate is multiplied by this factor until `slowed_until`.
+    rate_factor: Mapped[float] = mapped_column(Float, default=1.0)
+    slowed_until: Mapped[float] = mapped_column(Float, default=0.0)
