@@ -1,0 +1,284 @@
+"""A small synchronous client for the Blocks sessions API.
+
+It makes exactly one HTTP request per call and never retries by itself: retries cost a request from the
+key's shared budget, so the worker decides when to try again (and reschedules rather than sleeping). What
+each failure means is encoded in the exception type (see `errors.py`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.blocks.errors import (
+    BlocksError,
+    BlocksRateLimited,
+    BlocksRejected,
+    BlocksRetryable,
+    BlocksUnknownOutcome,
+)
+from bot.blocks.links import final_message_url, rebase, thread_messages_url
+
+__all__ = ["BlocksClient", "Message", "SubmittedTurn", "ThreadSnapshot"]
+
+logger = logging.getLogger(__name__)
+
+_RETRYABLE_STATUSES = (429, 502, 503, 504)
+# Requests that surely never reached the server: safe to repeat even for a POST.
+_NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class SubmittedTurn:
+    """What a create or follow-up returns: where to look for this turn's answer."""
+
+    session_id: str
+    thread_id: str
+    final_message_url: str
+    session_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    role: str
+    type: str
+    text: str
+    thread_id: str | None
+    ts: float | None
+    created_at: str
+
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> Message:
+        ts = item.get("ts")
+        return cls(
+            id=str(item.get("id", "")),
+            role=str(item.get("role", "")),
+            type=str(item.get("type", "")),
+            text=item.get("message") if isinstance(item.get("message"), str) else "",
+            thread_id=item.get("chat_thread_id"),
+            ts=float(ts) if isinstance(ts, int | float) else None,
+            created_at=str(item.get("created_at") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class ThreadSnapshot:
+    """The newest items of one turn's thread, newest first."""
+
+    final: Message | None
+    items: list[Message]
+
+    @property
+    def progress(self) -> list[Message]:
+        """Assistant messages and tool calls written so far (never the final text)."""
+        return [m for m in self.items if m.type in ("message", "tool_call")]
+
+
+class BlocksClient:
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        api_key: str,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.api_url,
+            headers={
+                "Authorization": f"ApiKey {api_key}",
+                "Accept": "application/json",
+                "User-Agent": "blocks-slack",
+            },
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- sessions -----------------------------------------------------------------------------------
+
+    def create_session(self, *, message: str, agent_name: str, is_private: bool) -> SubmittedTurn:
+        body = {"message": message, "agent_name": agent_name, "is_private": is_private}
+        data = self._request("POST", "/rest/v1/sessions", json=body)
+        session_id = _required(data, "id")
+        thread_id = _required(data, "thread_id")
+        return SubmittedTurn(
+            session_id=session_id,
+            thread_id=thread_id,
+            final_message_url=self._final_link(data, session_id, thread_id),
+            session_url=data.get("session_html_url")
+            if isinstance(data.get("session_html_url"), str)
+            else None,
+        )
+
+    def send_message(self, *, session_id: str, message: str) -> SubmittedTurn:
+        data = self._request("POST", f"/rest/v1/sessions/{session_id}/messages", json={"message": message})
+        thread_id = _required(data, "chat_thread_id")
+        return SubmittedTurn(
+            session_id=session_id,
+            thread_id=thread_id,
+            final_message_url=self._final_link(data, session_id, thread_id),
+        )
+
+    def read_thread(self, *, session_id: str, thread_id: str, limit: int = 20) -> ThreadSnapshot:
+        """One request: the newest assistant items of a turn (messages, tool calls, final message)."""
+        url = thread_messages_url(self.api_url, session_id, thread_id)
+        params: list[tuple[str, str | int]] = [
+            ("type", "message"),
+            ("type", "final_message"),
+            ("type", "tool_call"),
+            ("role", "assistant"),
+            ("direction", "desc"),
+            ("limit", limit),
+        ]
+        data = self._request("GET", url, params=params)
+        items = _items(data)
+        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+        total_pages = meta.get("total_pages") if isinstance(meta, dict) else None
+        if isinstance(total_pages, int) and total_pages > 1 and _ascending(items):
+            # The server ignored `direction` (older deployments sort oldest first): the newest items
+            # are on the last page.
+            params.append(("page", total_pages))
+            items = _items(self._request("GET", url, params=params))
+        items = _sort_newest_first(items)
+        final = next((m for m in items if m.type == "final_message"), None)
+        return ThreadSnapshot(final=final, items=items)
+
+    def find_user_message(self, *, session_id: str, text: str) -> Message | None:
+        """After an unconfirmed follow-up: did Blocks record it? (It has no idempotency keys.)"""
+        params: list[tuple[str, str | int]] = [
+            ("type", "message"),
+            ("role", "user"),
+            ("direction", "desc"),
+            ("limit", 20),
+        ]
+        data = self._request("GET", f"/rest/v1/sessions/{session_id}/messages", params=params)
+        for item in _sort_newest_first(_items(data)):
+            if item.role == "user" and item.text == text and item.thread_id:
+                return item
+        return None
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _final_link(self, data: dict[str, Any], session_id: str, thread_id: str) -> str:
+        links = data.get("_links") if isinstance(data.get("_links"), dict) else {}
+        link = links.get("final_message") if isinstance(links, dict) else None
+        href = link.get("href") if isinstance(link, dict) else None
+        if isinstance(href, str) and href:
+            return rebase(href, self.api_url)
+        return final_message_url(self.api_url, session_id, thread_id)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: list[tuple[str, str | int]] | None = None,
+    ) -> dict[str, Any]:
+        is_post = method == "POST"
+        try:
+            response = self._http.request(method, url, json=json, params=params)
+        except _NOT_SENT_ERRORS as exc:
+            raise BlocksRetryable(f"cannot reach Blocks: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            # The request may have reached Blocks: a POST is then of unknown outcome.
+            detail = f"no answer from Blocks: {type(exc).__name__}"
+            if is_post:
+                raise BlocksUnknownOutcome(detail) from None
+            raise BlocksRetryable(detail) from None
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                data = response.json()
+            except ValueError:
+                raise _unreadable(is_post, status) from None
+            if not isinstance(data, dict):
+                raise _unreadable(is_post, status)
+            return data
+        detail = _error_detail(response)
+        if status == 429:
+            raise BlocksRateLimited(
+                f"Blocks rate limit: {detail}", status=status, retry_after=_retry_after(response)
+            )
+        if status in _RETRYABLE_STATUSES:
+            raise BlocksRetryable(
+                f"Blocks unavailable ({status}): {detail}", status=status, retry_after=_retry_after(response)
+            )
+        if status >= 500:
+            if is_post:
+                raise BlocksUnknownOutcome(f"Blocks failed ({status}): {detail}", status=status)
+            raise BlocksRetryable(f"Blocks failed ({status}): {detail}", status=status)
+        raise BlocksRejected(detail, status=status)
+
+
+def _unreadable(is_post: bool, status: int) -> BlocksError:
+    detail = f"Blocks answered {status} with a body that is not a JSON object"
+    return BlocksUnknownOutcome(detail, status=status) if is_post else BlocksRetryable(detail, status=status)
+
+
+def _required(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise BlocksError(f"Blocks response lacks {key!r}")
+    return value
+
+
+def _items(data: dict[str, Any]) -> list[Message]:
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise BlocksRetryable("Blocks message list lacks 'items'")
+    return [Message.from_json(item) for item in items if isinstance(item, dict)]
+
+
+def _sort_newest_first(messages: list[Message]) -> list[Message]:
+    # Never trust the server's order (docs and deployments disagree): sort by (ts, created_at) ourselves.
+    return sorted(messages, key=lambda m: (m.ts or 0.0, m.created_at), reverse=True)
+
+
+def _ascending(items: list[Message]) -> bool:
+    stamps = [m.ts for m in items if m.ts is not None]
+    return len(stamps) > 1 and stamps[0] < stamps[-1]
+
+
+def _error_detail(response: httpx.Response) -> str:
+    """Understand both error shapes seen: {"error": "text"} and {"error": {"code", "message"}}."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason_phrase or f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        error = body.get("error", body.get("message"))
+        if isinstance(error, dict):
+            code = error.get("code")
+            message = error.get("message") or code
+            return f"{message} ({code})" if code and message != code else str(message)
+        if isinstance(error, str) and error:
+            code = body.get("code")
+            return f"{error} ({code})" if isinstance(code, str) and code else error
+    return response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

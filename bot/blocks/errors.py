@@ -1,0 +1,49 @@
+"""Errors raised by the Blocks client.
+
+BlocksError
+├── BlocksRetryable         the request surely did not take effect: retry later (429, 502-504, no connection)
+│   └── BlocksRateLimited   429: the key's budget is exhausted
+├── BlocksUnknownOutcome    a POST may or may not have taken effect (500, read timeout, dropped connection)
+└── BlocksRejected          the request is wrong and retrying will not help (400, 401, 403, 404, 422, ...)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlocksError",
+    "BlocksRateLimited",
+    "BlocksRejected",
+    "BlocksRetryable",
+    "BlocksUnknownOutcome",
+]
+
+
+class BlocksError(Exception):
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class BlocksRetryable(BlocksError):
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class BlocksRateLimited(BlocksRetryable):
+    pass
+
+
+class BlocksUnknownOutcome(BlocksError):
+    pass
+
+
+class BlocksRejected(BlocksError):
+    @property
+    def is_auth(self) -> bool:
+        return self.status in (401, 403)
+
+    @property
+    def is_not_found(self) -> bool:
+        return self.status == 404

@@ -1,0 +1,217 @@
+"""The Slack Web API calls the worker makes, with Slack's errors sorted into what the worker must do.
+
+    SlackError
+    ├── SlackRateLimited    `ratelimited` (HTTP 429): try again after `retry_after` seconds
+    ├── SlackTooLong        `msg_too_long` / `msg_blocks_too_long`: split the text smaller
+    ├── SlackUnreachable    the channel cannot be written to (not_in_channel, is_archived, …): give up on it
+    ├── SlackAuthError      the token is bad or revoked: an admin must fix it; retry much later
+    └── SlackTransient      anything else (network, 5xx, unknown errors): retry with backoff
+
+Reactions are made idempotent here: adding one that is there, or removing one that is not, is success.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+logger = logging.getLogger(__name__)
+
+_UNREACHABLE = {
+    "not_in_channel",
+    "channel_not_found",
+    "is_archived",
+    "msg_not_found",
+    "message_not_found",
+    "cant_update_message",
+    "restricted_action",
+    "restricted_action_read_only_channel",
+    "restricted_action_thread_only_channel",
+    "restricted_action_non_threadable_channel",
+    "team_access_not_granted",
+    "ekm_access_denied",
+    "no_permission",
+}
+_AUTH = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope"}
+_TOO_LONG = {"msg_too_long", "msg_blocks_too_long", "invalid_blocks", "markdown_text_conflict"}
+
+
+class SlackError(Exception):
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+
+
+class SlackRateLimited(SlackError):
+    def __init__(self, method: str, retry_after: float) -> None:
+        super().__init__(method, "ratelimited")
+        self.retry_after = retry_after
+
+
+class SlackTooLong(SlackError):
+    pass
+
+
+class SlackUnreachable(SlackError):
+    pass
+
+
+class SlackAuthError(SlackError):
+    pass
+
+
+class SlackTransient(SlackError):
+    pass
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    ts: str
+    user_id: str | None
+    text: str
+    is_bot: bool
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient, *, bot_user_id: str | None = None) -> None:
+        self.client = client
+        self.bot_user_id = bot_user_id
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._names_lock = threading.Lock()
+
+    # -- messages -----------------------------------------------------------------------------------
+
+    def post(
+        self,
+        *,
+        channel: str,
+        thread_ts: str,
+        text: str,
+        markdown: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        response = self._call(
+            "chat.postMessage",
+            self.client.chat_postMessage,
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            blocks=_markdown_blocks(markdown),
+            metadata=metadata,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return str(response["ts"])
+
+    def update(self, *, channel: str, ts: str, text: str, markdown: str | None = None) -> None:
+        self._call(
+            "chat.update",
+            self.client.chat_update,
+            channel=channel,
+            ts=ts,
+            text=text,
+            blocks=_markdown_blocks(markdown) or [],
+        )
+
+    def add_reaction(self, *, channel: str, ts: str, name: str) -> None:
+        try:
+            self._call("reactions.add", self.client.reactions_add, channel=channel, timestamp=ts, name=name)
+        except SlackError as exc:
+            if exc.error != "already_reacted":
+                raise
+
+    def remove_reaction(self, *, channel: str, ts: str, name: str) -> None:
+        try:
+            self._call(
+                "reactions.remove", self.client.reactions_remove, channel=channel, timestamp=ts, name=name
+            )
+        except SlackError as exc:
+            if exc.error not in ("no_reaction", "message_not_found"):
+                raise
+
+    def thread_messages(self, *, channel: str, thread_ts: str, limit: int = 100) -> list[ThreadMessage]:
+        """One `conversations.replies` call (some apps get 15 messages, once a minute: call it once)."""
+        response = self._call(
+            "conversations.replies",
+            self.client.conversations_replies,
+            channel=channel,
+            ts=thread_ts,
+            limit=limit,
+        )
+        messages = []
+        for item in response.get("messages") or []:
+            messages.append(
+                ThreadMessage(
+                    ts=str(item.get("ts", "")),
+                    user_id=item.get("user"),
+                    text=str(item.get("text", "")),
+                    is_bot=bool(item.get("bot_id")) or item.get("subtype") == "bot_message",
+                )
+            )
+        return messages
+
+    def user_name(self, user_id: str) -> str:
+        """Display name for `@name`, cached; falls back to the id when Slack cannot tell."""
+        with self._names_lock:
+            if user_id in self._names:
+                self._names.move_to_end(user_id)
+                return self._names[user_id]
+        try:
+            user = self._call("users.info", self.client.users_info, user=user_id).get("user") or {}
+        except SlackError as exc:
+            logger.info("users.info for %s failed (%s); using the id", user_id, exc.error)
+            return user_id
+        profile = user.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or user.get("name") or user_id
+        with self._names_lock:
+            self._names[user_id] = str(name)
+            if len(self._names) > 5000:
+                self._names.popitem(last=False)
+        return str(name)
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _call(self, method: str, function: Callable[..., Any], **kwargs: Any) -> Any:
+        params = {key: value for key, value in kwargs.items() if value is not None}
+        try:
+            return function(**params)
+        except SlackApiError as exc:
+            raise _classify(method, exc) from None
+        except SlackClientError as exc:
+            raise SlackTransient(method, f"client error: {type(exc).__name__}") from None
+        except OSError as exc:
+            raise SlackTransient(method, f"network error: {type(exc).__name__}") from None
+
+
+def _markdown_blocks(markdown: str | None) -> list[dict[str, str]] | None:
+    if markdown is None:
+        return None
+    return [{"type": "markdown", "text": markdown}]
+
+
+def _classify(method: str, exc: SlackApiError) -> SlackError:
+    response = exc.response
+    error = str(response.get("error") or f"http_{response.status_code}")
+    if response.status_code == 429 or error == "ratelimited":
+        headers = response.headers or {}
+        raw = headers.get("Retry-After") or headers.get("retry-after") or "1"
+        try:
+            retry_after = float(raw[0] if isinstance(raw, list) else raw)
+        except ValueError:
+            retry_after = 1.0
+        return SlackRateLimited(method, retry_after)
+    if error in _TOO_LONG:
+        return SlackTooLong(method, error)
+    if error in _UNREACHABLE:
+        return SlackUnreachable(method, error)
+    if error in _AUTH:
+        return SlackAuthError(method, error)
+    return SlackTransient(method, error)

@@ -1,0 +1,115 @@
+"""Every sentence the bot writes in Slack, in one place (markdown, rendered in a `markdown` block)."""
+
+from __future__ import annotations
+
+EYES = "eyes"
+INBOX = "inbox_tray"
+DONE = "white_check_mark"
+WARNING = "warning"
+STOPPED = "black_square_for_stop"
+
+
+def session_link(session_url: str | None) -> str:
+    return f"[View session]({session_url})" if session_url else ""
+
+
+def working(agent: str, session_url: str | None, notes: list[str], progress: str | None = None) -> str:
+    lines = [f"⏳ *{agent}* is working on it…"]
+    if progress:
+        lines.append(progress)
+    link = session_link(session_url)
+    if link:
+        lines.append(link)
+    lines.extend(notes)
+    return "\n".join(lines)
+
+
+def still_working(agent: str, deadline_minutes: int, session_url: str | None, notes: list[str]) -> str:
+    lines = [
+        f"⏳ *{agent}* is still working after {deadline_minutes} minutes. "
+        "I will post the answer here when it arrives.",
+    ]
+    link = session_link(session_url)
+    if link:
+        lines.append(link)
+    lines.extend(notes)
+    return "\n".join(lines)
+
+
+def progress_line(tool_calls: int, latest: str | None) -> str | None:
+    parts = []
+    if tool_calls:
+        parts.append(f"{tool_calls} tool call{'s' if tool_calls != 1 else ''} so far")
+    if latest:
+        first_line = latest.strip().splitlines()[0] if latest.strip() else ""
+        if first_line:
+            parts.append(f"latest: _{first_line[:150]}_")
+    return "· ".join(parts) or None
+
+
+FILES_NOT_FORWARDED = (
+    "📎 Files are not forwarded to the agent (Blocks has no upload): it got their names and links only."
+)
+PRIVATE_SESSION = (
+    "🔒 This session is private in Blocks, so the link may not open for you: it is visible to the owner "
+    "of the API key only."
+)
+
+
+def interrupted() -> str:
+    return "⏹️ Interrupted: a newer message in this thread went to the agent, which is answering that instead."
+
+
+def bad_key(status: int | None) -> str:
+    return (
+        f"⚠️ Blocks rejected the bot's API key ({status}). An admin needs to check `BLOCKS_API_KEY`; "
+        "reply here to try again once it is fixed."
+    )
+
+
+def rejected(detail: str, status: int | None) -> str:
+    return f"⚠️ Blocks rejected the request ({status}): {detail}"
+
+
+def session_gone(session_url: str | None) -> str:
+    text = (
+        "⚠️ The Blocks session of this thread no longer exists (404). "
+        "Start a new thread to begin a new session."
+    )
+    link = session_link(session_url)
+    return f"{text}\n{link}" if link else text
+
+
+def unconfirmed_create(detail: str) -> str:
+    return (
+        f"⚠️ Blocks did not confirm that the session was created ({detail}). To avoid starting the "
+        "work twice I did not retry: check your Blocks sessions, or reply here to try again."
+    )
+
+
+def unavailable(detail: str, attempts: int) -> str:
+    return (
+        f"⚠️ Blocks was unavailable ({detail}); I could not send your message after {attempts} attempts. "
+        "Reply here to try again."
+    )
+
+
+def gave_up(hours: float, session_url: str | None) -> str:
+    text = f"⌛ No answer from the agent after {hours:g} h, so I stopped waiting here."
+    link = session_link(session_url)
+    return f"{text} {link}" if link else text
+
+
+def empty_answer(session_url: str | None) -> str:
+    text = "✅ The agent finished without writing an answer."
+    link = session_link(session_url)
+    return f"{text} {link}" if link else text
+
+
+def late_answer(user_id: str) -> str:
+    return f"<@{user_id}> the answer is ready (above)."
+
+
+def answer_footer(session_url: str | None) -> str:
+    link = session_link(session_url)
+    return f"\n\n{link}" if link else ""

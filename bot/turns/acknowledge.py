@@ -1,0 +1,80 @@
+"""The Slack-only steps around a turn: 📥 on queued replies, 👀 and the placeholder when work begins, and
+the note in an interrupted turn's placeholder."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select, update
+
+from bot.db.models import InboundMessage
+from bot.failpoints import failpoint
+from bot.slack import messages as text
+from bot.slack.render import fallback_text
+from bot.turns import states
+from bot.turns.context import Runtime, TurnView
+from bot.turns.finish import lock_conversation
+from bot.turns.lease import Lease
+
+
+def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
+    """A waiting turn: mark each queued reply with 📥 so its author knows it will be sent next."""
+    for message in view.messages:
+        if message.inbox_reacted:
+            continue
+        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.INBOX)
+        with lease.transaction(rt.clock()) as conn:
+            conn.execute(
+                update(InboundMessage).where(InboundMessage.id == message.id).values(inbox_reacted=True)
+            )
+    now = rt.clock()
+    with lease.transaction(now) as conn:
+        # Intake may have queued another reply meanwhile (it holds the same conversation lock).
+        lock_conversation(conn, view.conversation.id)
+        more = conn.execute(
+            select(
+                exists().where(
+                    InboundMessage.turn_id == view.turn.id, InboundMessage.inbox_reacted.is_(False)
+                )
+            )
+        ).scalar()
+        lease.write(conn, now, lease_token=None, lease_until=None, next_run_at=now if more else None)
+
+
+def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
+    """👀 on every message of the turn, then the placeholder reply that will become the answer."""
+    for message in view.messages:
+        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.EYES)
+        if message.queued:
+            rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.INBOX)
+    turn = view.turn
+    if turn.placeholder_state != "posted":
+        # Recorded before and after: a crash between Slack accepting the post and our commit is the one
+        # window that can show a second placeholder (see README, "Delivery guarantees").
+        lease.save(rt.clock(), placeholder_state="posting")
+        failpoint("before_placeholder_post")
+        markdown = view.placeholder(rt.settings)
+        ts = rt.slack.post(
+            channel=view.channel,
+            thread_ts=view.thread_ts,
+            text=fallback_text(markdown),
+            markdown=markdown,
+            metadata={"event_type": "blocks_slack_turn", "event_payload": {"turn_id": turn.id}},
+        )
+        failpoint("after_placeholder_post")
+        now = rt.clock()
+        lease.save(now, placeholder_state="posted", placeholder_ts=ts, placeholder_updated_at=now)
+        failpoint("after_placeholder_commit")
+    lease.save(rt.clock(), step=states.SUBMIT, next_run_at=rt.clock(), failures=0)
+
+
+def run_close(rt: Runtime, lease: Lease, view: TurnView) -> None:
+    """An interrupted turn: its placeholder says so, and its messages lose 👀."""
+    turn = view.turn
+    if turn.placeholder_ts:
+        markdown = text.interrupted()
+        rt.slack.update(
+            channel=view.channel, ts=turn.placeholder_ts, text=fallback_text(markdown), markdown=markdown
+        )
+    for message in view.messages:
+        rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.EYES)
+        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.STOPPED)
+    lease.release(rt.clock(), next_run_at=None, step=states.DONE)

@@ -1,0 +1,76 @@
+"""What a step works with: its dependencies (`Runtime`) and a fresh read of its turn (`TurnView`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from bot.blocks.budget import Budget
+from bot.blocks.client import BlocksClient
+from bot.config import Settings
+from bot.db.models import Conversation, InboundMessage, Turn
+from bot.slack import messages as text
+from bot.slack.gateway import SlackGateway
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    blocks: BlocksClient
+    slack: SlackGateway
+    budget: Budget
+    clock: Callable[[], float] = field(default=time.time)
+
+
+@dataclass
+class TurnView:
+    """Detached copies of the rows a step reads; steps write through their lease, never through these."""
+
+    turn: Turn
+    conversation: Conversation
+    messages: list[InboundMessage]
+
+    @property
+    def channel(self) -> str:
+        return self.conversation.channel_id
+
+    @property
+    def thread_ts(self) -> str:
+        return self.conversation.thread_ts
+
+    @property
+    def is_private_place(self) -> bool:
+        return self.conversation.channel_type in ("im", "mpim", "group")
+
+    def notes(self, settings: Settings) -> list[str]:
+        """Lines the placeholder always carries for this turn."""
+        notes = []
+        if any(m.files_json not in ("", "[]") for m in self.messages):
+            notes.append(text.FILES_NOT_FORWARDED)
+        if settings.private_sessions and self.is_private_place and self.conversation.session_url:
+            notes.append(text.PRIVATE_SESSION)
+        return notes
+
+    def placeholder(self, settings: Settings, progress: str | None = None) -> str:
+        turn, conversation = self.turn, self.conversation
+        notes = self.notes(settings)
+        if turn.deadline_notified:
+            minutes = round(settings.turn_deadline_seconds / 60)
+            return text.still_working(conversation.agent, minutes, conversation.session_url, notes)
+        return text.working(conversation.agent, conversation.session_url, notes, progress)
+
+
+def load(engine: Engine, turn_id: int) -> TurnView:
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        turn = session.get_one(Turn, turn_id)
+        conversation = session.get_one(Conversation, turn.conversation_id)
+        found = session.scalars(
+            select(InboundMessage).where(InboundMessage.turn_id == turn_id).order_by(InboundMessage.ts)
+        ).all()
+        session.expunge_all()
+    return TurnView(turn=turn, conversation=conversation, messages=list(found))

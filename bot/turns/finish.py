@@ -1,0 +1,52 @@
+"""Ending a turn: mark it finished and, in the same transaction, let the queued replies go next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from bot.blocks.errors import BlocksRejected
+from bot.db.models import Conversation
+from bot.slack import messages as text
+from bot.turns import states
+from bot.turns.intake import promote_waiting
+from bot.turns.lease import Lease
+
+
+def lock_conversation(conn: Connection, conversation_id: int) -> None:
+    """Serialize with intake's busy/queue decision for this conversation (no-op lock on SQLite, where
+    the transaction already holds the database write lock)."""
+    conn.execute(select(Conversation.id).where(Conversation.id == conversation_id).with_for_update())
+
+
+def finish(lease: Lease, conversation_id: int, now: float, outcome: str, **values: Any) -> None:
+    with lease.transaction(now) as conn:
+        lock_conversation(conn, conversation_id)
+        lease.write(
+            conn,
+            now,
+            phase=states.FINISHED,
+            step=states.DONE,
+            outcome=outcome,
+            next_run_at=None,
+            lease_token=None,
+            lease_until=None,
+            finished_at=now,
+            **values,
+        )
+        promote_waiting(conn, conversation_id, now)
+
+
+def show_notice(lease: Lease, now: float, notice: str, outcome: str, **values: Any) -> None:
+    """Instead of an answer, the thread gets this notice (an error, a timeout) through the deliver step."""
+    lease.save(now, notice_text=notice, outcome=outcome, step=states.DELIVER, next_run_at=now, **values)
+
+
+def rejection_notice(exc: BlocksRejected, session_url: str | None) -> str:
+    """What to tell the thread when Blocks refused a request (retrying would not help)."""
+    if exc.is_auth:
+        return text.bad_key(exc.status)
+    if exc.is_not_found:
+        return text.session_gone(session_url)
+    return text.rejected(exc.message, exc.status)

@@ -1,0 +1,298 @@
+"""Intake: record one Slack message in one short transaction, and decide whether it opens a turn.
+
+This runs inside the Slack event listener before the HTTP answer goes back, so it does database work
+only: no Slack or Blocks call. Whatever it records, a worker picks up; whatever it fails to record, Slack
+retries (the listener answers 500).
+
+The busy/queue decision is made while holding the conversation: on PostgreSQL a `FOR UPDATE` lock on its
+row, on SQLite the write lock that `BEGIN IMMEDIATE` takes. Two replies arriving together therefore see
+each other, and at most one opens a turn (the partial unique index on active turns is the backstop).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.config import CORE_AGENTS, BusyPolicy
+from bot.db.models import Conversation, InboundMessage, Turn
+from bot.turns import states
+
+
+@dataclass(frozen=True)
+class SlackFile:
+    name: str
+    permalink: str
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """A Slack message meant for the agent, already stripped of the bot's own mention."""
+
+    team_id: str
+    channel_id: str
+    channel_type: str
+    ts: str
+    thread_ts: str | None
+    user_id: str
+    text: str
+    is_mention: bool
+    files: tuple[SlackFile, ...] = field(default=())
+
+    @property
+    def conversation_ts(self) -> str:
+        return self.thread_ts or self.ts
+
+    @property
+    def is_thread_reply(self) -> bool:
+        return self.thread_ts is not None and self.thread_ts != self.ts
+
+
+class Recorded(enum.Enum):
+    NEW_TURN = "new_turn"  # a turn was opened: the worker has work now
+    QUEUED = "queued"  # a turn is running; the message waits for the next one
+    INTERRUPTING = "interrupting"  # the running turn is interrupted by a new one
+    DUPLICATE = "duplicate"  # already recorded (Slack retry, or app_mention + message)
+    NOT_FOR_US = "not_for_us"  # a reply in a thread the bot is not part of
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    default_agent: str
+    busy_policy: BusyPolicy
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def parse_agent(text: str, default: str) -> tuple[str, str]:
+    """A leading `/codex`, `/gemini`, … picks the agent; other `/word` tokens are Blocks skills and stay."""
+    stripped = text.lstrip()
+    first, _, rest = stripped.partition(" ")
+    if first.startswith("/") and first[1:].lower() in CORE_AGENTS:
+        return first[1:].lower(), rest.lstrip()
+    return default, text.strip()
+
+
+def record(engine: Engine, event: InboundEvent, policy: IntakePolicy, now: float) -> Recorded:
+    try:
+        with engine.begin() as conn:
+            return _record(conn, event, policy, now)
+    except _Duplicate:
+        return Recorded.DUPLICATE
+
+
+def _record(conn: Connection, event: InboundEvent, policy: IntakePolicy, now: float) -> Recorded:
+    if _message_exists(conn, event):
+        return Recorded.DUPLICATE
+    conversation_id = _lock_conversation(conn, event)
+    text = event.text
+    if conversation_id is None:
+        # Only a mention or a DM starts a conversation; other replies in human threads are not ours.
+        if event.is_thread_reply and not event.is_mention and event.channel_type != "im":
+            return Recorded.NOT_FOR_US
+        agent, text = parse_agent(event.text, policy.default_agent)
+        conversation_id = _create_conversation(conn, event, agent, now)
+    message_id = _insert_message(conn, event, conversation_id, text, now)
+
+    active = _turn_in_phase(conn, conversation_id, states.ACTIVE)
+    waiting = _turn_in_phase(conn, conversation_id, states.WAITING)
+    if active is None:
+        turn_id = waiting.id if waiting is not None else _new_turn(conn, conversation_id, event, now)
+        _activate(conn, turn_id, now)
+        _attach(conn, [message_id], turn_id, queued=False)
+        return Recorded.NEW_TURN
+    if policy.busy_policy == "interrupt" and active.step == states.POLL:
+        # Blocks is working on the active turn: a follow-up now interrupts it (the API's own behaviour).
+        conn.execute(
+            update(Turn)
+            .where(Turn.id == active.id)
+            .values(
+                phase=states.FINISHED,
+                outcome=states.INTERRUPTED,
+                step=states.CLOSE,
+                next_run_at=now,
+                lease_token=None,  # fence off the worker polling it
+                lease_until=None,
+                finished_at=now,
+                updated_at=now,
+            )
+        )
+        turn_id = waiting.id if waiting is not None else _new_turn(conn, conversation_id, event, now)
+        _activate(conn, turn_id, now)
+        _attach(conn, [message_id], turn_id, queued=False)
+        return Recorded.INTERRUPTING
+    if waiting is None:
+        waiting_id = _new_turn(conn, conversation_id, event, now, phase=states.WAITING)
+    else:
+        waiting_id = waiting.id
+    conn.execute(
+        update(Turn).where(Turn.id == waiting_id).values(step=states.INBOX, next_run_at=now, updated_at=now)
+    )
+    _attach(conn, [message_id], waiting_id, queued=True)
+    return Recorded.QUEUED
+
+
+def _message_exists(conn: Connection, event: InboundEvent) -> bool:
+    found = conn.execute(
+        select(InboundMessage.id).where(
+            InboundMessage.team_id == event.team_id,
+            InboundMessage.channel_id == event.channel_id,
+            InboundMessage.ts == event.ts,
+        )
+    ).first()
+    return found is not None
+
+
+def _lock_conversation(conn: Connection, event: InboundEvent) -> int | None:
+    """The conversation's id, locked until the transaction ends (PostgreSQL; SQLite is serialized)."""
+    query = (
+        select(Conversation.id)
+        .where(
+            Conversation.team_id == event.team_id,
+            Conversation.channel_id == event.channel_id,
+            Conversation.thread_ts == event.conversation_ts,
+        )
+        .with_for_update()
+    )
+    row = conn.execute(query).first()
+    return None if row is None else int(row.id)
+
+
+def _create_conversation(conn: Connection, event: InboundEvent, agent: str, now: float) -> int:
+    values = {
+        "team_id": event.team_id,
+        "channel_id": event.channel_id,
+        "thread_ts": event.conversation_ts,
+        "channel_type": event.channel_type,
+        "agent": agent,
+        "started_by": event.user_id,
+        "joins_existing_thread": event.is_thread_reply,
+        "created_at": now,
+        "updated_at": now,
+    }
+    # Another replica may be creating the same conversation right now: let the first one win.
+    _insert_ignoring_conflict(conn, Conversation.__table__, values)
+    conversation_id = _lock_conversation(conn, event)
+    assert conversation_id is not None
+    return conversation_id
+
+
+def _insert_message(
+    conn: Connection, event: InboundEvent, conversation_id: int, text: str, now: float
+) -> int:
+    values = {
+        "team_id": event.team_id,
+        "channel_id": event.channel_id,
+        "ts": event.ts,
+        "conversation_id": conversation_id,
+        "user_id": event.user_id,
+        "text": text,
+        "files_json": json.dumps([{"name": f.name, "permalink": f.permalink} for f in event.files]),
+        "queued": False,
+        "inbox_reacted": False,
+        "received_at": now,
+    }
+    inserted = _insert_ignoring_conflict(conn, InboundMessage.__table__, values, returning=InboundMessage.id)
+    if inserted is None:
+        # Lost a race with a concurrent delivery of the same message: undo everything we did.
+        raise _Duplicate
+    return inserted
+
+
+def _insert_ignoring_conflict(
+    conn: Connection, table: object, values: dict[str, object], returning: object = None
+) -> int | None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(values).on_conflict_do_nothing()  # type: ignore[arg-type]
+    if returning is not None:
+        statement = statement.returning(returning)  # type: ignore[arg-type]
+        row = conn.execute(statement).first()
+        return None if row is None else int(row[0])
+    conn.execute(statement)
+    return None
+
+
+class _TurnRef(NamedTuple):
+    id: int
+    step: str
+
+
+def _turn_in_phase(conn: Connection, conversation_id: int, phase: str) -> _TurnRef | None:
+    row = conn.execute(
+        select(Turn.id, Turn.step).where(Turn.conversation_id == conversation_id, Turn.phase == phase)
+    ).first()
+    return None if row is None else _TurnRef(row.id, row.step)
+
+
+def _new_turn(
+    conn: Connection, conversation_id: int, event: InboundEvent, now: float, phase: str = states.ACTIVE
+) -> int:
+    row = conn.execute(
+        Turn.__table__.insert()
+        .values(
+            conversation_id=conversation_id,
+            phase=phase,
+            step=states.START,
+            requested_by=event.user_id,
+            requested_at=now,
+            attempts=0,
+            failures=0,
+            placeholder_state="none",
+            submit_state="none",
+            deadline_notified=False,
+            polls=0,
+            delivered_offset=0,
+            part_limit=0,
+            parts_posted=0,
+            part_post_state="none",
+            late_notice_state="none",
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(Turn.id)
+    ).first()
+    assert row is not None
+    return int(row[0])
+
+
+def _activate(conn: Connection, turn_id: int, now: float) -> None:
+    conn.execute(
+        update(Turn)
+        .where(Turn.id == turn_id)
+        .values(
+            phase=states.ACTIVE,
+            step=states.START,
+            next_run_at=now,
+            lease_token=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+
+
+def _attach(conn: Connection, message_ids: list[int], turn_id: int, *, queued: bool) -> None:
+    conn.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id.in_(message_ids))
+        .values(turn_id=turn_id, queued=queued)
+    )
+
+
+def promote_waiting(conn: Connection, conversation_id: int, now: float) -> bool:
+    """The active turn just finished: the queued replies, if any, become the next turn."""
+    waiting = _turn_in_phase(conn, conversation_id, states.WAITING)
+    if waiting is None or _turn_in_phase(conn, conversation_id, states.ACTIVE) is not None:
+        return False
+    _activate(conn, waiting.id, now)
+    return True
+
+
+def count_turns(conn: Connection, phase: str) -> int:
+    return int(conn.execute(select(func.count()).select_from(Turn).where(Turn.phase == phase)).scalar_one())

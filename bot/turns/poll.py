@@ -1,0 +1,106 @@
+"""The poll step: one request reads the newest items of the turn's thread, so completion and progress come
+together. Progress edits are throttled and are the first thing dropped when Slack pushes back; the final
+answer is never dropped (the deliver step retries until it is in)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import func, select
+
+from bot.blocks.errors import BlocksRejected
+from bot.db.models import Turn
+from bot.failpoints import failpoint
+from bot.slack import messages as text
+from bot.slack.gateway import SlackError
+from bot.slack.render import fallback_text
+from bot.turns import states
+from bot.turns.context import Runtime, TurnView
+from bot.turns.finish import rejection_notice, show_notice
+from bot.turns.lease import Lease
+from bot.turns.schedule import poll_interval
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EDIT_MIN_SECONDS = 15.0
+
+
+def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
+    turn, conversation = view.turn, view.conversation
+    now = rt.clock()
+    assert conversation.session_id and turn.blocks_thread_id
+    if turn.horizon_at is not None and now >= turn.horizon_at:
+        hours = rt.settings.turn_horizon_seconds / 3600
+        show_notice(lease, now, text.gave_up(round(hours, 2), conversation.session_url), states.EXPIRED)
+        return
+    try:
+        snapshot = rt.blocks.read_thread(session_id=conversation.session_id, thread_id=turn.blocks_thread_id)
+    except BlocksRejected as exc:
+        show_notice(lease, rt.clock(), rejection_notice(exc, conversation.session_url), states.FAILED)
+        return
+    failpoint("after_poll_response")
+    now = rt.clock()
+    if snapshot.final is not None:
+        lease.save(
+            now,
+            answer_text=snapshot.final.text,
+            answer_ready_at=now,
+            outcome=states.ANSWERED,
+            step=states.DELIVER,
+            next_run_at=now,
+            polls=turn.polls + 1,
+            failures=0,
+        )
+        failpoint("after_answer_stored")
+        return
+
+    past_deadline = turn.deadline_at is not None and now >= turn.deadline_at
+    tool_calls = sum(1 for m in snapshot.progress if m.type == "tool_call")
+    latest = next((m.text for m in snapshot.progress if m.type == "message"), None)
+    note = text.progress_line(tool_calls, latest)
+    updates: dict[str, object] = {}
+    if past_deadline and not turn.deadline_notified:
+        turn.deadline_notified = True
+        if _edit_placeholder(rt, view, None, force=True):
+            updates.update(deadline_notified=True, placeholder_updated_at=now)
+    elif not past_deadline:
+        shown = _edit_placeholder(rt, view, note, force=False)
+        if shown:
+            updates.update(placeholder_note=note, placeholder_updated_at=now)
+    interval = poll_interval(
+        age=now - (turn.submitted_at or turn.requested_at),
+        polling_turns=_polling_turns(rt),
+        policy=rt.budget.policy,
+        past_deadline=past_deadline,
+    )
+    lease.release(now, next_run_at=now + interval, polls=turn.polls + 1, failures=0, **updates)
+
+
+def _edit_placeholder(rt: Runtime, view: TurnView, note: str | None, *, force: bool) -> bool:
+    """Edit the placeholder when it would show something new; progress edits are throttled and dropped
+    quietly when Slack objects. True when the edit was made."""
+    turn = view.turn
+    if not turn.placeholder_ts:
+        return False
+    last_edit = turn.placeholder_updated_at or 0.0
+    # The edit that adds the session link right after submit is best effort; until it lands, retry it.
+    link_pending = turn.submitted_at is not None and last_edit < turn.submitted_at
+    if not force and not link_pending:
+        unchanged = note == turn.placeholder_note
+        recent = rt.clock() - last_edit < PROGRESS_EDIT_MIN_SECONDS
+        if unchanged or recent:
+            return False
+    markdown = view.placeholder(rt.settings, note)
+    try:
+        rt.slack.update(
+            channel=view.channel, ts=turn.placeholder_ts, text=fallback_text(markdown), markdown=markdown
+        )
+    except SlackError as exc:
+        logger.info("turn %s: progress edit dropped (%s)", turn.id, exc.error)
+        return False
+    return True
+
+
+def _polling_turns(rt: Runtime) -> int:
+    with rt.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).where(Turn.step == states.POLL)).scalar_one())

@@ -1,0 +1,41 @@
+"""Names of the turn life cycle, in one place.
+
+Phase (the turn's place in its conversation):
+    waiting  ── collects replies that arrive while another turn runs (at most one per conversation)
+    active   ── holds the conversation: its messages are being worked on (at most one per conversation)
+    finished ── history
+
+Step (the work still to do, run by a worker when `next_run_at` is due):
+    inbox   waiting turn: put 📥 on each queued reply
+    start   👀 on the messages, then the placeholder reply in the thread
+    submit  create the Blocks session, or send the follow-up          (spends a Blocks request)
+    poll    read the turn's thread until the final message arrives    (spends a Blocks request)
+    deliver edit the placeholder into the answer (or a notice), overflow as replies, ✅ on the messages
+    close   an interrupted turn: say so in its placeholder
+    done    nothing left
+"""
+
+from __future__ import annotations
+
+WAITING = "waiting"
+ACTIVE = "active"
+FINISHED = "finished"
+
+INBOX = "inbox"
+START = "start"
+SUBMIT = "submit"
+POLL = "poll"
+DELIVER = "deliver"
+CLOSE = "close"
+DONE = "done"
+
+# Steps that send a request to Blocks, and so need a token from the key's budget.
+BLOCKS_STEPS = (SUBMIT, POLL)
+SLACK_ONLY_STEPS = (INBOX, START, DELIVER, CLOSE)
+
+# Outcomes of a finished turn.
+ANSWERED = "answered"
+FAILED = "failed"
+EXPIRED = "expired"
+INTERRUPTED = "interrupted"
+UNDELIVERABLE = "undeliverable"

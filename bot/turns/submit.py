@@ -1,0 +1,172 @@
+"""The submit step: create the Blocks session (first turn) or send the follow-up (later turns).
+
+Blocks POSTs carry no idempotency key and Blocks has no list endpoint, so a POST is repeated only when it
+surely did not take effect. `submit_state = "sending"` is committed before the request; finding it on entry
+means an earlier attempt may have reached Blocks (a 500, a read timeout, or a crash):
+- a follow-up is looked up among the session's user messages, adopted if found, sent again if not;
+- a create cannot be looked up, so it is reported in the thread rather than repeated (no duplicate session).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import update
+
+from bot.blocks.client import SubmittedTurn
+from bot.blocks.errors import BlocksRejected, BlocksRetryable, BlocksUnknownOutcome
+from bot.blocks.links import final_message_url
+from bot.db.models import Conversation
+from bot.failpoints import failpoint
+from bot.slack import messages as text
+from bot.slack.gateway import SlackError
+from bot.slack.render import fallback_text
+from bot.turns import states
+from bot.turns.compose import Authored, compose
+from bot.turns.context import Runtime, TurnView
+from bot.turns.finish import rejection_notice, show_notice
+from bot.turns.lease import Lease
+from bot.turns.schedule import FIRST_POLL_SECONDS
+
+logger = logging.getLogger(__name__)
+
+# Consecutive "surely not sent" failures after which the user is told instead of waiting on.
+MAX_SUBMIT_FAILURES = 8
+
+
+def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
+    turn, conversation = view.turn, view.conversation
+    if turn.failures >= MAX_SUBMIT_FAILURES:
+        show_notice(
+            lease, rt.clock(), text.unavailable(turn.last_error or "no answer", turn.failures), states.FAILED
+        )
+        return
+    message = turn.submit_text
+    if message is None:
+        message = _compose(rt, view)
+        lease.save(rt.clock(), submit_text=message)
+
+    if turn.submit_state == "sending":
+        _resolve_unconfirmed(rt, lease, view, message)
+        return
+
+    lease.save(rt.clock(), submit_state="sending", submit_started_at=rt.clock())
+    failpoint("before_submit")
+    try:
+        if conversation.session_id is None:
+            result = rt.blocks.create_session(
+                message=message,
+                agent_name=conversation.agent,
+                is_private=rt.settings.private_sessions and view.is_private_place,
+            )
+        else:
+            result = rt.blocks.send_message(session_id=conversation.session_id, message=message)
+    except BlocksRetryable:
+        lease.save(rt.clock(), submit_state="none")
+        raise
+    except BlocksUnknownOutcome as exc:
+        lease.save(rt.clock(), last_error=exc.message)
+        if conversation.session_id is None:
+            show_notice(lease, rt.clock(), text.unconfirmed_create(exc.message), states.FAILED)
+        else:
+            lease.release(rt.clock(), next_run_at=rt.clock() + 2.0)  # look it up on the next run
+        return
+    except BlocksRejected as exc:
+        show_notice(
+            lease,
+            rt.clock(),
+            rejection_notice(exc, conversation.session_url),
+            states.FAILED,
+            submit_state="none",
+        )
+        return
+    failpoint("after_submit_response")
+    _record_submitted(rt, lease, view, result)
+
+
+def _resolve_unconfirmed(rt: Runtime, lease: Lease, view: TurnView, message: str) -> None:
+    conversation = view.conversation
+    if conversation.session_id is None:
+        reason = view.turn.last_error or "the bot restarted before Blocks answered"
+        show_notice(lease, rt.clock(), text.unconfirmed_create(reason), states.FAILED)
+        return
+    try:
+        found = rt.blocks.find_user_message(session_id=conversation.session_id, text=message)
+    except BlocksRejected as exc:
+        show_notice(lease, rt.clock(), rejection_notice(exc, conversation.session_url), states.FAILED)
+        return
+    if found is None or found.thread_id is None:
+        logger.info("turn %s: follow-up not found in Blocks; sending it again", view.turn.id)
+        lease.release(rt.clock(), next_run_at=rt.clock(), submit_state="none")
+        return
+    logger.info("turn %s: unconfirmed follow-up found in Blocks; adopting it", view.turn.id)
+    _record_submitted(
+        rt,
+        lease,
+        view,
+        SubmittedTurn(
+            session_id=conversation.session_id,
+            thread_id=found.thread_id,
+            final_message_url=final_message_url(rt.blocks.api_url, conversation.session_id, found.thread_id),
+        ),
+    )
+
+
+def _record_submitted(rt: Runtime, lease: Lease, view: TurnView, result: SubmittedTurn) -> None:
+    turn, conversation = view.turn, view.conversation
+    now = rt.clock()
+    with lease.transaction(now) as conn:
+        if conversation.session_id is None:
+            conn.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation.id)
+                .values(session_id=result.session_id, session_url=result.session_url, updated_at=now)
+            )
+        lease.write(
+            conn,
+            now,
+            submit_state="sent",
+            submitted_at=now,
+            blocks_thread_id=result.thread_id,
+            final_message_url=result.final_message_url,
+            deadline_at=turn.requested_at + rt.settings.turn_deadline_seconds,
+            horizon_at=turn.requested_at + rt.settings.turn_horizon_seconds,
+            step=states.POLL,
+            next_run_at=now + FIRST_POLL_SECONDS,
+            failures=0,
+            last_error=None,
+        )
+    failpoint("after_submit_commit")
+    conversation.session_id = result.session_id
+    conversation.session_url = conversation.session_url or result.session_url
+    _show_session_link(rt, lease, view)
+
+
+def _show_session_link(rt: Runtime, lease: Lease, view: TurnView) -> None:
+    """Best effort: the placeholder gains its View session link now; the poll step retries if not."""
+    if not view.turn.placeholder_ts or not view.conversation.session_url:
+        return
+    markdown = view.placeholder(rt.settings)
+    try:
+        rt.slack.update(
+            channel=view.channel, ts=view.turn.placeholder_ts, text=fallback_text(markdown), markdown=markdown
+        )
+    except SlackError as exc:
+        logger.info("turn %s: placeholder link not shown yet (%s)", view.turn.id, exc.error)
+        return
+    lease.save(rt.clock(), placeholder_updated_at=rt.clock())
+
+
+def _compose(rt: Runtime, view: TurnView) -> str:
+    authored = [Authored(m.user_id, m.text, m.files_json) for m in view.messages]
+    history: list[Authored] = []
+    is_first_turn = view.conversation.session_id is None
+    if is_first_turn and view.conversation.joins_existing_thread and view.messages:
+        first_ts = view.messages[0].ts
+        earlier = rt.slack.thread_messages(channel=view.channel, thread_ts=view.thread_ts)
+        history = [
+            Authored(m.user_id or "unknown", m.text)
+            for m in earlier
+            if m.ts < first_ts and not m.is_bot and m.user_id
+        ]
+    return compose(authored, rt.slack.user_name, history=history)

@@ -1,0 +1,173 @@
+"""The worker pool: a fixed number of threads that claim due turns and run their steps.
+
+Everything a worker knows comes from the database, so any replica can continue any turn: a restart, a
+deploy or a crashed replica loses nothing (its leases expire and another worker claims the turns). Errors
+never make a worker sleep: the turn is rescheduled (`next_run_at`) and the lease released.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+from bot.blocks.errors import BlocksError, BlocksRateLimited, BlocksRetryable
+from bot.slack.gateway import SlackAuthError, SlackError, SlackRateLimited, SlackUnreachable
+from bot.turns import states
+from bot.turns.acknowledge import run_close, run_inbox, run_start
+from bot.turns.context import Runtime, TurnView, load
+from bot.turns.deliver import run_deliver
+from bot.turns.finish import finish
+from bot.turns.lease import Claimed, Lease, LeaseLost, claim_next
+from bot.turns.poll import run_poll
+from bot.turns.schedule import backoff
+from bot.turns.submit import run_submit
+
+logger = logging.getLogger(__name__)
+
+STEPS = {
+    states.INBOX: run_inbox,
+    states.START: run_start,
+    states.SUBMIT: run_submit,
+    states.POLL: run_poll,
+    states.DELIVER: run_deliver,
+    states.CLOSE: run_close,
+}
+# A claimed turn runs its next steps at once while they are due (start → submit, poll → deliver), up to:
+MAX_CHAINED_STEPS = 6
+SLACK_AUTH_RETRY_SECONDS = 300.0
+
+
+class Worker:
+    def __init__(self, rt: Runtime, *, threads: int) -> None:
+        self.rt = rt
+        self.threads = threads
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._pool: list[threading.Thread] = []
+
+    def start(self) -> None:
+        with self.rt.engine.begin() as conn:
+            self.rt.budget.ensure(conn, self.rt.clock())
+        for index in range(self.threads):
+            thread = threading.Thread(target=self._loop, name=f"worker-{index}", daemon=True)
+            thread.start()
+            self._pool.append(thread)
+
+    def wake(self) -> None:
+        """New work was recorded in this process: look now instead of at the next idle poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; each thread finishes the step it is in (steps are short) and exits."""
+        self._stopping.set()
+        self._wake.set()
+        for thread in self._pool:
+            thread.join(timeout)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run_once(self) -> bool:
+        """Claim and run one due turn; False when nothing was due (used by tests and the demo)."""
+        claimed = claim_next(
+            self.rt.engine, self.rt.budget, now=self.rt.clock(), lease_seconds=self.rt.settings.lease_seconds
+        )
+        if claimed is None:
+            return False
+        self._run(claimed)
+        return True
+
+    # -----------------------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:
+                logger.exception("worker: claiming failed; retrying shortly")
+                worked = False
+            if not worked:
+                self._wake.wait(self.rt.settings.idle_poll_seconds)
+                self._wake.clear()
+
+    def _run(self, claimed: Claimed) -> None:
+        lease = claimed.lease
+        # The claim paid one Blocks token if it claimed a Blocks step; chained Blocks steps take their own.
+        paid = claimed.step in states.BLOCKS_STEPS
+        for _ in range(MAX_CHAINED_STEPS):
+            view = load(self.rt.engine, lease.turn_id)
+            turn = view.turn
+            if turn.lease_token != lease.token:
+                return  # the step released the turn (or lost it)
+            if self._stopping.is_set() or turn.next_run_at is None or turn.next_run_at > self.rt.clock():
+                self._release(lease, turn.next_run_at)
+                return
+            if turn.step in states.BLOCKS_STEPS:
+                if not paid and not self._take_token(turn.step):
+                    self._release(lease, turn.next_run_at)
+                    return
+                paid = False
+            try:
+                STEPS[turn.step](self.rt, lease, view)
+            except LeaseLost:
+                logger.info("turn %s: lease lost; another worker has it", turn.id)
+                return
+            except Exception as exc:
+                self._handle_error(lease, view, exc)
+                return
+        self._release(lease, self.rt.clock())
+
+    def _take_token(self, step: str) -> bool:
+        with self.rt.engine.begin() as conn:
+            return self.rt.budget.take(conn, self.rt.clock(), for_poll=step == states.POLL)
+
+    def _release(self, lease: Lease, next_run_at: float | None) -> None:
+        with contextlib.suppress(LeaseLost):
+            lease.release(self.rt.clock(), next_run_at=next_run_at)
+
+    def _handle_error(self, lease: Lease, view: TurnView, exc: Exception) -> None:
+        turn, now = view.turn, self.rt.clock()
+        try:
+            if isinstance(exc, SlackRateLimited):
+                logger.info(
+                    "turn %s: Slack rate limit on %s; retrying in %.0fs", turn.id, exc.method, exc.retry_after
+                )
+                lease.release(now, next_run_at=now + exc.retry_after)
+            elif isinstance(exc, SlackUnreachable):
+                logger.warning(
+                    "turn %s: cannot write to channel %s (%s); giving up on it",
+                    turn.id,
+                    view.channel,
+                    exc.error,
+                )
+                if turn.phase == states.ACTIVE:
+                    finish(lease, view.conversation.id, now, states.UNDELIVERABLE, last_error=str(exc))
+                else:
+                    lease.release(now, next_run_at=None, step=states.DONE, last_error=str(exc))
+            elif isinstance(exc, SlackAuthError):
+                logger.error(
+                    "turn %s: Slack refused the bot token (%s); check SLACK_BOT_TOKEN", turn.id, exc.error
+                )
+                lease.release(now, next_run_at=now + SLACK_AUTH_RETRY_SECONDS, last_error=str(exc))
+            else:
+                retry_after = None
+                if isinstance(exc, BlocksRateLimited):
+                    with self.rt.engine.begin() as conn:
+                        self.rt.budget.rate_limited(conn, now, exc.retry_after)
+                if isinstance(exc, BlocksRetryable):
+                    retry_after = exc.retry_after
+                if isinstance(exc, SlackError | BlocksError):
+                    logger.warning("turn %s: %s failed: %s; retrying", turn.id, turn.step, exc)
+                else:
+                    logger.exception("turn %s: %s failed unexpectedly; retrying", turn.id, turn.step)
+                failures = turn.failures + 1
+                lease.release(
+                    now,
+                    next_run_at=now + backoff(failures, retry_after),
+                    failures=failures,
+                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                )
+        except LeaseLost:
+            pass
