@@ -158,6 +158,11 @@ class SlackGateway:
             )
         return messages
 
+    def channel_is_private(self, channel: str) -> bool:
+        response = self._call("conversations.info", self.client.conversations_info, channel=channel)
+        info = response.get("channel") or {}
+        return bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
+
     def user_name(self, user_id: str) -> str:
         """Display name for `@name`, cached; falls back to the id when Slack cannot tell."""
         with self._names_lock:

@@ -35,10 +35,9 @@ class Lease:
 
     def write(self, conn: Connection, now: float, **values: Any) -> None:
         """Fenced update inside the caller's transaction; also extends the lease (a heartbeat)."""
+        values = {"lease_until": now + self.seconds, "updated_at": now, **values}
         result = conn.execute(
-            update(Turn)
-            .where(Turn.id == self.turn_id, Turn.lease_token == self.token)
-            .values(lease_until=now + self.seconds, updated_at=now, **values)
+            update(Turn).where(Turn.id == self.turn_id, Turn.lease_token == self.token).values(**values)
         )
         if result.rowcount != 1:
             raise LeaseLost(f"turn {self.turn_id}")

@@ -57,7 +57,7 @@ def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
             result = rt.blocks.create_session(
                 message=message,
                 agent_name=conversation.agent,
-                is_private=rt.settings.private_sessions and view.is_private_place,
+                is_private=_is_private(rt, view),
             )
         else:
             result = rt.blocks.send_message(session_id=conversation.session_id, message=message)
@@ -155,6 +155,22 @@ def _show_session_link(rt: Runtime, lease: Lease, view: TurnView) -> None:
         logger.info("turn %s: placeholder link not shown yet (%s)", view.turn.id, exc.error)
         return
     lease.save(rt.clock(), placeholder_updated_at=rt.clock())
+
+
+def _is_private(rt: Runtime, view: TurnView) -> bool:
+    """With PRIVATE_SESSIONS on, DM and private-channel sessions are private in Blocks."""
+    if not rt.settings.private_sessions:
+        return False
+    conversation = view.conversation
+    if conversation.channel_type == "unknown":  # a mention: Slack did not say, so ask once
+        conversation.channel_type = "group" if rt.slack.channel_is_private(view.channel) else "channel"
+        with rt.engine.begin() as conn:
+            conn.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation.id)
+                .values(channel_type=conversation.channel_type)
+            )
+    return view.is_private_place
 
 
 def _compose(rt: Runtime, view: TurnView) -> str:

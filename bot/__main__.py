@@ -1,0 +1,132 @@
+"""Command line: `blocks-slack serve | web | worker | migrate | sim | demo` (also `python -m bot …`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+
+from bot import __version__
+
+logger = logging.getLogger("bot")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="blocks-slack", description="Slack threads ↔ Blocks agent sessions")
+    parser.add_argument("--version", action="version", version=f"blocks-slack {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="intake and worker in one process (listens on $PORT)")
+    commands.add_parser("web", help="intake only: Slack events and /healthz on $PORT")
+    commands.add_parser("worker", help="worker only: runs turns from the database")
+    migrate = commands.add_parser("migrate", help="upgrade the database schema to the latest version")
+    migrate.add_argument("--check", action="store_true", help="also fail if the models and schema differ")
+    sim = commands.add_parser("sim", help="run a simulator: the Blocks API or the Slack Web API")
+    sim.add_argument("which", choices=["blocks", "slack"])
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=0)
+    sim.add_argument("--answer-delay", type=float, default=2.0, help="blocks: seconds until an answer")
+    demo = commands.add_parser("demo", help="a scripted conversation against both simulators, printed")
+    demo.add_argument("--fast", action="store_true", help="shorter agent delays")
+    args = parser.parse_args(argv)
+
+    if args.command in ("serve", "web", "worker"):
+        return _run_service(args.command)
+    if args.command == "migrate":
+        return _migrate(check=args.check)
+    if args.command == "sim":
+        return _run_sim(args.which, args.host, args.port, args.answer_delay)
+    from bot.demo import run_demo
+
+    return run_demo(fast=args.fast)
+
+
+def _run_service(mode: str) -> int:
+    from bot import logs
+    from bot.config import ConfigError, Settings
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"blocks-slack: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(
+        settings.log_level,
+        secrets=[
+            settings.slack_bot_token,
+            settings.slack_signing_secret,
+            settings.slack_app_token,
+            settings.blocks_api_key,
+        ],
+    )
+    if settings.ephemeral_disk and not settings.database_url_from_env:
+        logger.warning(
+            "!!! DATABASE_URL is not set and this disk is ephemeral: the SQLite file %s is lost at every "
+            "restart, and with it every conversation. Attach PostgreSQL and set DATABASE_URL. !!!",
+            settings.database_url,
+        )
+    from slack_bolt.error import BoltError
+    from sqlalchemy.exc import OperationalError
+
+    from bot.service import build
+
+    try:
+        service = build(settings, mode)  # type: ignore[arg-type]
+    except OperationalError as exc:
+        print(f"blocks-slack: cannot use the database (DATABASE_URL): {exc.orig}", file=sys.stderr)
+        return 2
+    except BoltError as exc:
+        print(f"blocks-slack: Slack refused SLACK_BOT_TOKEN or is unreachable: {exc}", file=sys.stderr)
+        return 2
+    service.run_until_signal()
+    return 0
+
+
+def _migrate(*, check: bool) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from bot import logs
+    from bot.config import DEFAULT_SQLITE_URL
+    from bot.db import migrate
+    from bot.db.engine import make_engine
+
+    logs.configure("INFO")
+    url = os.environ.get("DATABASE_URL", "").strip() or DEFAULT_SQLITE_URL
+    try:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        if check:
+            migrate.check(engine)
+    except ValueError as exc:
+        print(f"blocks-slack: DATABASE_URL is malformed: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        print(f"blocks-slack: cannot use the database (DATABASE_URL): {exc.orig}", file=sys.stderr)
+        return 2
+    print("database schema is up to date")
+    return 0
+
+
+def _run_sim(which: str, host: str, port: int, answer_delay: float) -> int:
+    from bot.sim.blocks import BlocksSimulator, SimConfig
+    from bot.sim.slack import SlackStub
+    from bot.sim.wsgi import serve_in_thread
+
+    app = BlocksSimulator(SimConfig(answer_delay=answer_delay)) if which == "blocks" else SlackStub()
+    running = serve_in_thread(app, host=host, port=port)
+    label = "Blocks API simulator" if which == "blocks" else "Slack Web API stub"
+    hint = "BLOCKS_API_URL" if which == "blocks" else "SLACK_API_URL"
+    suffix = "" if which == "blocks" else "/api/"
+    print(f"{label} on {running.url} (set {hint}={running.url}{suffix}); Ctrl-C stops it", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    running.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

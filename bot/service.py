@@ -1,0 +1,147 @@
+"""Assembling the process: settings → database → Slack and Blocks clients → worker → intake → server.
+
+`serve` runs intake and worker in one process; `web` and `worker` run them apart (same code, same
+database), and N identical processes can share one PostgreSQL database. Nothing kept in memory is needed
+for correctness: the in-process wake-up only makes new work start sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy import Engine
+
+from bot.blocks.budget import Budget, BudgetPolicy
+from bot.blocks.client import BlocksClient
+from bot.config import Settings
+from bot.db import migrate
+from bot.db.engine import make_engine
+from bot.slack.app import create_app
+from bot.slack.gateway import SlackGateway
+from bot.turns import intake
+from bot.turns.context import Runtime
+from bot.turns.intake import InboundEvent, Recorded
+from bot.turns.worker import Worker
+from bot.web import WebApp, make_server
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["serve", "web", "worker"]
+
+
+@dataclass
+class Service:
+    settings: Settings
+    engine: Engine
+    worker: Worker | None
+    bolt: App | None
+    server: Any = None
+    host: str = "0.0.0.0"
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _socket_handler: Any = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server.effective_port) if self.server is not None else 0
+
+    def start(self) -> None:
+        """Start everything in background threads (the caller keeps the main thread)."""
+        if self.worker is not None:
+            self.worker.start()
+        if self.bolt is not None and self.settings.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            self._socket_handler = SocketModeHandler(self.bolt, self.settings.slack_app_token)
+            self._socket_handler.connect()
+        if self.server is not None:
+            thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop claiming work, stop serving, and return within seconds."""
+        if self.worker is not None:
+            self.worker.stop(timeout=5.0)
+        if self._socket_handler is not None:
+            self._socket_handler.close()
+        if self.server is not None:
+            self.server.task_dispatcher.shutdown(timeout=2)
+            self.server.close()
+            for channel in list(self.server._map.values()):
+                channel.close()
+        for thread in self._threads:
+            thread.join(timeout=3.0)
+        self.engine.dispose()
+
+    def run_until_signal(self) -> None:
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: object) -> None:
+            logger.info("received %s: stopping", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        logger.info("blocks-slack is up on port %s (%s)", self.port, self._describe())
+        stop.wait()
+        started = time.monotonic()
+        self.stop()
+        logger.info("stopped in %.1fs", time.monotonic() - started)
+
+    def _describe(self) -> str:
+        parts = []
+        if self.bolt is not None:
+            parts.append("Socket Mode" if self.settings.socket_mode else "HTTP events at /slack/events")
+        if self.worker is not None:
+            parts.append(f"{self.worker.threads} worker threads")
+        return ", ".join(parts) or "health only"
+
+
+def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") -> Service:
+    engine = make_engine(settings.database_url)
+    if settings.migrate_on_start:
+        migrate.upgrade(engine)
+    slack_client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
+    worker = _build_worker(settings, engine, slack_client) if mode in ("serve", "worker") else None
+
+    bolt = None
+    if mode in ("serve", "web"):
+        policy = intake.IntakePolicy(default_agent=settings.blocks_agent, busy_policy=settings.busy_policy)
+
+        def record(event: InboundEvent) -> Recorded:
+            result = intake.record(engine, event, policy, time.time())
+            if worker is not None and result is not Recorded.DUPLICATE:
+                worker.wake()
+            return result
+
+        bolt = create_app(settings, client=slack_client, record=record)
+    server = None
+    if mode in ("serve", "web"):
+        # In Socket Mode events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
+        http_bolt = None if settings.socket_mode else bolt
+        server = make_server(WebApp(engine=engine, bolt=http_bolt), host=host, port=settings.port)
+    return Service(settings=settings, engine=engine, worker=worker, bolt=bolt, server=server, host=host)
+
+
+def _build_worker(settings: Settings, engine: Engine, slack_client: WebClient) -> Worker:
+    blocks = BlocksClient(
+        api_url=settings.blocks_api_url,
+        api_key=settings.blocks_api_key,
+        timeout=settings.blocks_timeout_seconds,
+    )
+    budget = Budget(
+        api_key=settings.blocks_api_key,
+        policy=BudgetPolicy.for_limit(settings.blocks_rate_limit_per_minute, settings.blocks_rate_headroom),
+    )
+    rt = Runtime(
+        settings=settings, engine=engine, blocks=blocks, slack=SlackGateway(slack_client), budget=budget
+    )
+    return Worker(rt, threads=settings.worker_threads)

@@ -1,0 +1,65 @@
+"""The Bolt app: one factory for HTTP and Socket Mode, and listeners that only record.
+
+`process_before_response=True` in both modes: Bolt answers Slack only after the listener returns, so a
+message is acknowledged only once it is in the database. A failed insert raises, Bolt answers 500 (or does
+not acknowledge the Socket Mode envelope) and Slack delivers the event again. Retries (`X-Slack-Retry-Num`)
+are processed like any other delivery: intake's unique key makes them harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+from bot.config import Settings
+from bot.slack.events import classify
+from bot.turns.intake import InboundEvent, Recorded
+
+logger = logging.getLogger(__name__)
+
+Recorder = Callable[[InboundEvent], Recorded]
+
+
+def create_app(settings: Settings, *, client: WebClient, record: Recorder) -> App:
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "socket-mode-requests-are-not-signed",
+        request_verification_enabled=not settings.socket_mode,
+        process_before_response=True,
+        # Listeners do one short insert; they never need more than Bolt's pool.
+        token_verification_enabled=True,
+        attaching_conversation_kwargs_enabled=False,
+    )
+    listener = _make_listener(settings, record)
+    app.event("app_mention")(listener)
+    app.event("message")(listener)  # every subtype: edits, deletes, joins are answered 200 and dropped
+    # Anything else Slack sends (reactions, app_home_opened, future subscriptions) is acknowledged:
+    # a 404 would make Slack retry it and count toward disabling the subscription.
+    app.event(re.compile(r".*"))(_acknowledge)
+    return app
+
+
+def _make_listener(settings: Settings, record: Recorder) -> Callable[..., None]:
+    def record_message(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+        """Record the message if it is for the agent; the worker does everything else."""
+        inbound = classify(
+            body,
+            event,
+            bot_user_id=context.bot_user_id,
+            allow_external_users=settings.allow_external_users,
+        )
+        if inbound is None:
+            return
+        result = record(inbound)
+        logger.info("event %s %s/%s: %s", body.get("event_id"), inbound.channel_id, inbound.ts, result.value)
+
+    return record_message
+
+
+def _acknowledge() -> None:
+    """Subscribed events the bot does not act on."""

@@ -1,0 +1,95 @@
+"""Which Slack events are meant for the agent: pure functions from an event payload to an `InboundEvent`.
+
+Dropped here (answered 200, nothing recorded): this bot's own messages and other bots', edits, deletes,
+joins and every other subtype, top-level channel chatter that does not mention the bot, and messages from
+users of other organizations in shared channels (unless allowed). Thread replies without a mention are
+passed on: intake decides, from the database, whether the thread is one of ours.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.turns.intake import InboundEvent, SlackFile
+
+# Subtypes that are still a person writing: a message with files, and a reply also sent to the channel.
+_HUMAN_SUBTYPES = {None, "file_share", "thread_broadcast"}
+
+
+def classify(
+    body: Mapping[str, Any],
+    event: Mapping[str, Any],
+    *,
+    bot_user_id: str | None,
+    allow_external_users: bool,
+) -> InboundEvent | None:
+    """The message as the agent should get it, or None when it is not for the agent."""
+    if event.get("type") not in ("app_mention", "message"):
+        return None
+    if event.get("subtype") not in _HUMAN_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
+        return None
+    user_id, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
+    if not isinstance(user_id, str) or not isinstance(channel, str) or not isinstance(ts, str):
+        return None
+    if bot_user_id and user_id == bot_user_id:
+        return None
+    team_id = str(body.get("team_id") or event.get("team") or "")
+    if not team_id:
+        return None
+    if not allow_external_users and _is_external(body, event, team_id):
+        return None
+
+    text = str(event.get("text") or "")
+    mention = f"<@{bot_user_id}>" if bot_user_id else None
+    is_mention = event.get("type") == "app_mention" or bool(mention and mention in text)
+    channel_type = _channel_type(event, channel)
+    thread_ts = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else None
+    is_reply = thread_ts is not None and thread_ts != ts
+    if channel_type != "im" and not is_mention and not is_reply:
+        return None  # ordinary channel chatter
+    if mention:
+        text = re.sub(r"\s*" + re.escape(mention) + r"\s*", " ", text).strip()
+    return InboundEvent(
+        team_id=team_id,
+        channel_id=channel,
+        channel_type=channel_type,
+        ts=ts,
+        thread_ts=thread_ts,
+        user_id=user_id,
+        text=text,
+        is_mention=is_mention,
+        files=_files(event),
+    )
+
+
+def _channel_type(event: Mapping[str, Any], channel: str) -> str:
+    declared = event.get("channel_type")
+    if declared in ("channel", "group", "im", "mpim"):
+        return str(declared)
+    # app_mention carries no channel_type; private channels may also have C ids, so "channel" here means
+    # "not known to be private" and the submit step asks Slack when privacy matters.
+    if channel.startswith("D"):
+        return "im"
+    if channel.startswith("G"):
+        return "group"
+    return "unknown"
+
+
+def _is_external(body: Mapping[str, Any], event: Mapping[str, Any], team_id: str) -> bool:
+    user_team = event.get("user_team") or event.get("team")
+    if not user_team or user_team == team_id:
+        return False
+    # Enterprise Grid: every workspace of the organization this app is installed in counts as ours.
+    authorized = {a.get("team_id") for a in body.get("authorizations") or [] if isinstance(a, Mapping)}
+    return user_team not in authorized
+
+
+def _files(event: Mapping[str, Any]) -> tuple[SlackFile, ...]:
+    found = []
+    for item in event.get("files") or []:
+        if isinstance(item, Mapping):
+            name = item.get("name") or item.get("title") or "file"
+            found.append(SlackFile(name=str(name), permalink=str(item.get("permalink") or "")))
+    return tuple(found)
