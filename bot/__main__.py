@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -120,10 +121,8 @@ def _run_sim(which: str, host: str, port: int, answer_delay: float) -> int:
     hint = "BLOCKS_API_URL" if which == "blocks" else "SLACK_API_URL"
     suffix = "" if which == "blocks" else "/api/"
     print(f"{label} on {running.url} (set {hint}={running.url}{suffix}); Ctrl-C stops it", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
     running.stop()
     return 0
 

@@ -60,9 +60,7 @@ def run_demo(*, fast: bool = False, out: Callable[[str], None] = print) -> int:
         sender = EventSender(f"http://127.0.0.1:{service.port}", SIGNING_SECRET)
         started = time.monotonic()
         try:
-            out(
-                f"blocks-slack demo: bot on port {service.port}, Blocks simulator and Slack stub on loopback\n"
-            )
+            out(f"blocks-slack demo: bot on port {service.port}; both simulators on loopback\n")
             first = _say(slack, sender, "UALICE", f"<@{BOT_USER_ID}> /codex why does the nightly build fail?")
             _wait_done(slack, first)
             follow_up = _say(

@@ -11,7 +11,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from slack_bolt import App
@@ -29,7 +29,7 @@ from bot.turns import intake
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
 from bot.turns.worker import Worker
-from bot.web import WebApp, make_server
+from bot.web import HttpServer, WebApp
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +42,12 @@ class Service:
     engine: Engine
     worker: Worker | None
     bolt: App | None
-    server: Any = None
-    host: str = "0.0.0.0"
-    _threads: list[threading.Thread] = field(default_factory=list)
+    server: HttpServer | None = None
     _socket_handler: Any = None
 
     @property
     def port(self) -> int:
-        return int(self.server.effective_port) if self.server is not None else 0
+        return self.server.port if self.server is not None else 0
 
     def start(self) -> None:
         """Start everything in background threads (the caller keeps the main thread)."""
@@ -61,9 +59,7 @@ class Service:
             self._socket_handler = SocketModeHandler(self.bolt, self.settings.slack_app_token)
             self._socket_handler.connect()
         if self.server is not None:
-            thread = threading.Thread(target=self.server.run, name="http", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            self.server.start()
 
     def stop(self) -> None:
         """Stop claiming work, stop serving, and return within seconds."""
@@ -72,12 +68,7 @@ class Service:
         if self._socket_handler is not None:
             self._socket_handler.close()
         if self.server is not None:
-            self.server.task_dispatcher.shutdown(timeout=2)
-            self.server.close()
-            for channel in list(self.server._map.values()):
-                channel.close()
-        for thread in self._threads:
-            thread.join(timeout=3.0)
+            self.server.stop()
         self.engine.dispose()
 
     def run_until_signal(self) -> None:
@@ -127,8 +118,8 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
     if mode in ("serve", "web"):
         # In Socket Mode events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
         http_bolt = None if settings.socket_mode else bolt
-        server = make_server(WebApp(engine=engine, bolt=http_bolt), host=host, port=settings.port)
-    return Service(settings=settings, engine=engine, worker=worker, bolt=bolt, server=server, host=host)
+        server = HttpServer(WebApp(engine=engine, bolt=http_bolt), host=host, port=settings.port)
+    return Service(settings=settings, engine=engine, worker=worker, bolt=bolt, server=server)
 
 
 def _build_worker(settings: Settings, engine: Engine, slack_client: WebClient) -> Worker:

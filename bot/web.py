@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -18,7 +19,6 @@ from waitress.server import create_server
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-    from waitress.server import BaseWSGIServer, MultiSocketServer
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,29 @@ def _respond(start_response: StartResponse, status: str, body: dict[str, object]
     return [payload]
 
 
-def make_server(
-    app: WSGIApplication, *, host: str, port: int, threads: int = 16
-) -> BaseWSGIServer | MultiSocketServer:
-    """A waitress server, bound now (port 0 picks a free one: see `.effective_port`), run by `.run()`."""
-    return create_server(app, host=host, port=port, threads=threads, ident="blocks-slack")
+class HttpServer:
+    """A waitress server bound at construction (port 0 picks a free port), run in a background thread."""
+
+    def __init__(self, app: WSGIApplication, *, host: str, port: int, threads: int = 16) -> None:
+        server: Any = create_server(app, host=host, port=port, threads=threads, ident="blocks-slack")
+        self._server = server
+        self.host = host
+        self.port = int(server.effective_port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.run, name=f"http-{self.port}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting, drop open connections, and wait briefly for the serving thread."""
+        self._server.task_dispatcher.shutdown(timeout=2)
+        self._server.close()
+        for channel in list(self._server._map.values()):
+            channel.close()
+        if self._thread is not None:
+            self._thread.join(timeout=3)

@@ -15,10 +15,10 @@ import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, case, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import RateBudget
+from bot.db.statements import insert_ignoring_conflict
 
 # After a 429 (someone else shares the key, or the limit changed) slow down for a while.
 RATE_LIMITED_PAUSE_SECONDS = 15.0
@@ -63,11 +63,7 @@ class Budget:
             "rate_factor": 1.0,
             "slowed_until": 0.0,
         }
-        table = RateBudget.__table__
-        if conn.dialect.name == "postgresql":
-            conn.execute(postgresql.insert(table).values(values).on_conflict_do_nothing())
-        else:
-            conn.execute(sqlite.insert(table).values(values).on_conflict_do_nothing())
+        insert_ignoring_conflict(conn, RateBudget, values)
 
     def take(self, conn: Connection, now: float, *, for_poll: bool) -> bool:
         """Spend one token if the bucket allows it; True when spent."""

@@ -28,6 +28,7 @@ __all__ = ["BlocksClient", "Message", "SubmittedTurn", "ThreadSnapshot"]
 
 logger = logging.getLogger(__name__)
 
+_Params = list[tuple[str, str | int | float | bool | None]]
 _RETRYABLE_STATUSES = (429, 502, 503, 504)
 # Requests that surely never reached the server: safe to repeat even for a POST.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -55,12 +56,12 @@ class Message:
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> Message:
-        ts = item.get("ts")
+        ts, text = item.get("ts"), item.get("message")
         return cls(
             id=str(item.get("id", "")),
             role=str(item.get("role", "")),
             type=str(item.get("type", "")),
-            text=item.get("message") if isinstance(item.get("message"), str) else "",
+            text=text if isinstance(text, str) else "",
             thread_id=item.get("chat_thread_id"),
             ts=float(ts) if isinstance(ts, int | float) else None,
             created_at=str(item.get("created_at") or ""),
@@ -133,7 +134,7 @@ class BlocksClient:
     def read_thread(self, *, session_id: str, thread_id: str, limit: int = 20) -> ThreadSnapshot:
         """One request: the newest assistant items of a turn (messages, tool calls, final message)."""
         url = thread_messages_url(self.api_url, session_id, thread_id)
-        params: list[tuple[str, str | int]] = [
+        params: _Params = [
             ("type", "message"),
             ("type", "final_message"),
             ("type", "tool_call"),
@@ -156,7 +157,7 @@ class BlocksClient:
 
     def find_user_message(self, *, session_id: str, text: str) -> Message | None:
         """After an unconfirmed follow-up: did Blocks record it? (It has no idempotency keys.)"""
-        params: list[tuple[str, str | int]] = [
+        params: _Params = [
             ("type", "message"),
             ("role", "user"),
             ("direction", "desc"),
@@ -184,7 +185,7 @@ class BlocksClient:
         url: str,
         *,
         json: dict[str, Any] | None = None,
-        params: list[tuple[str, str | int]] | None = None,
+        params: _Params | None = None,
     ) -> dict[str, Any]:
         is_post = method == "POST"
         try:

@@ -1,7 +1,7 @@
 """A Blocks REST API simulator, faithful to the observed behaviour by default (see the API reference).
 
 Observed by default, with a switch for each documented variant:
-- validation errors are 422 `{"error": "…"}` (`validation_status=400` gives `{"error", "code": "VALIDATION"}`);
+- validation errors are 422 `{"error": "…"}` (`validation_status=400`: `{"error", "code": "VALIDATION"}`);
 - message lists are sorted by `ts` ascending when `direction` is omitted (`default_direction="desc"`);
 - `_links` point at another origin (`links_origin`), and `new_messages` keeps only `gts`;
 - in a finished thread the last assistant message duplicates the final message;
@@ -287,7 +287,7 @@ class BlocksSimulator:
             return self._invalid("page, limit and gts must be numbers")
         if page < 1 or not 1 <= limit <= 100 or direction not in ("asc", "desc"):
             return self._invalid("page ≥ 1, limit 1–100, direction asc|desc")
-        wanted_thread = thread_id or (query.get("thread_id") or [None])[0]
+        wanted_thread = thread_id or next(iter(query.get("thread_id") or []), None)
         visible = [
             item
             for item in self._visible(session_id, now)

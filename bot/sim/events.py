@@ -103,7 +103,7 @@ class EventSender:
     ) -> Delivery:
         body = json.dumps(payload)
         stamp = str(timestamp if timestamp is not None else int(time.time()))
-        signature = self.verifier.generate_signature(timestamp=stamp, body=body)
+        signature = str(self.verifier.generate_signature(timestamp=stamp, body=body))
         if forge:
             signature = "v0=" + "0" * 64
         headers = {

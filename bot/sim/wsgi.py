@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from bot.web import make_server
+from bot.web import HttpServer
 
 
 class Request:
@@ -73,22 +71,7 @@ _REASONS = {
 }
 
 
-@dataclass
-class RunningServer:
-    url: str
-    server: Any
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.task_dispatcher.shutdown(timeout=2)
-        self.server.close()
-        for channel in list(self.server._map.values()):
-            channel.close()
-        self.thread.join(timeout=3)
-
-
-def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> RunningServer:
-    server = make_server(app, host=host, port=port, threads=threads)
-    thread = threading.Thread(target=server.run, name=f"sim-{port}", daemon=True)
-    thread.start()
-    return RunningServer(url=f"http://{host}:{server.effective_port}", server=server, thread=thread)
+def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> HttpServer:
+    server = HttpServer(app, host=host, port=port, threads=threads)
+    server.start()
+    return server

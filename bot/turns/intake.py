@@ -16,11 +16,11 @@ import json
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from bot.config import CORE_AGENTS, BusyPolicy
 from bot.db.models import Conversation, InboundMessage, Turn
+from bot.db.statements import insert_ignoring_conflict
 from bot.turns import states
 
 
@@ -178,7 +178,7 @@ def _create_conversation(conn: Connection, event: InboundEvent, agent: str, now:
         "updated_at": now,
     }
     # Another replica may be creating the same conversation right now: let the first one win.
-    _insert_ignoring_conflict(conn, Conversation.__table__, values)
+    insert_ignoring_conflict(conn, Conversation, values)
     conversation_id = _lock_conversation(conn, event)
     assert conversation_id is not None
     return conversation_id
@@ -199,24 +199,11 @@ def _insert_message(
         "inbox_reacted": False,
         "received_at": now,
     }
-    inserted = _insert_ignoring_conflict(conn, InboundMessage.__table__, values, returning=InboundMessage.id)
+    inserted = insert_ignoring_conflict(conn, InboundMessage, values, returning=InboundMessage.id)
     if inserted is None:
         # Lost a race with a concurrent delivery of the same message: undo everything we did.
         raise _Duplicate
     return inserted
-
-
-def _insert_ignoring_conflict(
-    conn: Connection, table: object, values: dict[str, object], returning: object = None
-) -> int | None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(values).on_conflict_do_nothing()  # type: ignore[arg-type]
-    if returning is not None:
-        statement = statement.returning(returning)  # type: ignore[arg-type]
-        row = conn.execute(statement).first()
-        return None if row is None else int(row[0])
-    conn.execute(statement)
-    return None
 
 
 class _TurnRef(NamedTuple):
@@ -235,7 +222,7 @@ def _new_turn(
     conn: Connection, conversation_id: int, event: InboundEvent, now: float, phase: str = states.ACTIVE
 ) -> int:
     row = conn.execute(
-        Turn.__table__.insert()
+        insert(Turn)
         .values(
             conversation_id=conversation_id,
             phase=phase,
