@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.db.engine import normalize_database_url
+from bot.turns.schedule import PollPolicy
 
 DEFAULT_SQLITE_URL = "sqlite:///blocks-slack.db"
 CORE_AGENTS = ("claude", "codex", "gemini", "opencode", "cursor", "kimi", "sisyphus")
@@ -46,6 +47,10 @@ class Settings:
     worker_threads: int = 4
     lease_seconds: float = 120.0
     idle_poll_seconds: float = 1.0
+    poll_first_seconds: float = 3.0
+    poll_age_fraction: float = 0.2
+    poll_max_seconds: float = 30.0
+    poll_past_deadline_seconds: float = 300.0
     migrate_on_start: bool = True
     ephemeral_disk: bool = False
     log_level: str = "INFO"
@@ -53,6 +58,15 @@ class Settings:
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token)
+
+    @property
+    def poll_policy(self) -> PollPolicy:
+        return PollPolicy(
+            first_seconds=self.poll_first_seconds,
+            age_fraction=self.poll_age_fraction,
+            max_seconds=self.poll_max_seconds,
+            past_deadline_seconds=self.poll_past_deadline_seconds,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +125,10 @@ class Settings:
             worker_threads=int(reader.number("WORKER_THREADS", 4, minimum=1, maximum=64, integer=True)),
             lease_seconds=reader.number("LEASE_SECONDS", 120, minimum=1),
             idle_poll_seconds=reader.number("IDLE_POLL_SECONDS", 1.0, minimum=0.05),
+            poll_first_seconds=reader.number("POLL_FIRST_SECONDS", 3.0, minimum=0.05),
+            poll_age_fraction=reader.number("POLL_AGE_FRACTION", 0.2, minimum=0.0),
+            poll_max_seconds=reader.number("POLL_MAX_SECONDS", 30.0, minimum=0.05),
+            poll_past_deadline_seconds=reader.number("POLL_PAST_DEADLINE_SECONDS", 300.0, minimum=0.05),
             migrate_on_start=reader.flag("MIGRATE_ON_START", True),
             # Heroku sets DYNO; its disk is wiped on every restart, so a SQLite file there loses state.
             ephemeral_disk=bool(env.get("DYNO")),

@@ -55,13 +55,18 @@ def _respond(start_response: StartResponse, status: str, body: dict[str, object]
 
 
 class HttpServer:
-    """A waitress server bound at construction (port 0 picks a free port), run in a background thread."""
+    """A waitress server bound at construction (port 0 picks a free port), run in a background thread.
+
+    The thread runs waitress's event loop in short slices so that `stop()` can end it from the loop's own
+    thread: closing sockets from another thread while the loop polls them breaks the loop.
+    """
 
     def __init__(self, app: WSGIApplication, *, host: str, port: int, threads: int = 16) -> None:
         server: Any = create_server(app, host=host, port=port, threads=threads, ident="blocks-slack")
         self._server = server
         self.host = host
         self.port = int(server.effective_port)
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
@@ -69,14 +74,23 @@ class HttpServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.run, name=f"http-{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=f"http-{self.port}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop accepting, drop open connections, and wait briefly for the serving thread."""
-        self._server.task_dispatcher.shutdown(timeout=2)
-        self._server.close()
-        for channel in list(self._server._map.values()):
-            channel.close()
+        self._stopping.set()
         if self._thread is not None:
-            self._thread.join(timeout=3)
+            self._thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        server = self._server
+        try:
+            while not self._stopping.is_set():
+                server.asyncore.loop(timeout=0.1, map=server._map, use_poll=True, count=1)
+        finally:
+            server.task_dispatcher.shutdown(timeout=2)
+            for channel in list(server._map.values()):
+                if channel is not server:
+                    channel.close()
+            server.close()

@@ -110,6 +110,8 @@ def late_answer(user_id: str) -> str:
     return f"<@{user_id}> the answer is ready (above)."
 
 
-def answer_footer(session_url: str | None) -> str:
+def answer_footer(session_url: str | None, *, private: bool) -> str:
     link = session_link(session_url)
-    return f"\n\n{link}" if link else ""
+    if not link:
+        return ""
+    return f"\n\n{link}\n{PRIVATE_SESSION}" if private else f"\n\n{link}"

@@ -52,9 +52,12 @@ class TurnView:
         notes = []
         if any(m.files_json not in ("", "[]") for m in self.messages):
             notes.append(text.FILES_NOT_FORWARDED)
-        if settings.private_sessions and self.is_private_place and self.conversation.session_url:
+        if self.session_is_private(settings) and self.conversation.session_url:
             notes.append(text.PRIVATE_SESSION)
         return notes
+
+    def session_is_private(self, settings: Settings) -> bool:
+        return settings.private_sessions and self.is_private_place
 
     def placeholder(self, settings: Settings, progress: str | None = None) -> str:
         turn, conversation = self.turn, self.conversation

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.config import Settings
 from bot.failpoints import failpoint
 from bot.slack import messages as text
 from bot.slack.gateway import SlackTooLong, SlackUnreachable
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 _PLACEHOLDER_GONE = {"message_not_found", "msg_not_found", "cant_update_message"}
 
 
-def body_of(view: TurnView) -> str:
+def body_of(view: TurnView, settings: Settings) -> str:
     """The full text to deliver: a notice as written, or the agent's answer made safe, with the link."""
     turn, session_url = view.turn, view.conversation.session_url
     if turn.notice_text is not None:
@@ -33,12 +34,12 @@ def body_of(view: TurnView) -> str:
     answer = neutralize(turn.answer_text or "").strip()
     if not answer:
         return text.empty_answer(session_url)
-    return answer + text.answer_footer(session_url)
+    return answer + text.answer_footer(session_url, private=view.session_is_private(settings))
 
 
 def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     turn = view.turn
-    body = body_of(view)
+    body = body_of(view, rt.settings)
     limit = turn.part_limit or DEFAULT_PART_LIMIT
     offset, parts, placeholder_ts = turn.delivered_offset, turn.parts_posted, turn.placeholder_ts
     while offset < len(body):

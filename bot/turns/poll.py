@@ -18,7 +18,6 @@ from bot.turns import states
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
 from bot.turns.lease import Lease
-from bot.turns.schedule import poll_interval
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +66,10 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         shown = _edit_placeholder(rt, view, note, force=False)
         if shown:
             updates.update(placeholder_note=note, placeholder_updated_at=now)
-    interval = poll_interval(
+    interval = rt.settings.poll_policy.interval(
         age=now - (turn.submitted_at or turn.requested_at),
         polling_turns=_polling_turns(rt),
-        policy=rt.budget.policy,
+        budget=rt.budget.policy,
         past_deadline=past_deadline,
     )
     lease.release(now, next_run_at=now + interval, polls=turn.polls + 1, failures=0, **updates)

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from bot.blocks.budget import BudgetPolicy
 
-FIRST_POLL_SECONDS = 3.0
-POLL_AGE_FRACTION = 0.2
-MAX_POLL_SECONDS = 30.0
-PAST_DEADLINE_POLL_SECONDS = 300.0
 MAX_BACKOFF_SECONDS = 300.0
 
 
-def poll_interval(*, age: float, polling_turns: int, policy: BudgetPolicy, past_deadline: bool) -> float:
-    """A young turn is polled every few seconds, an older one at a fraction of its age (capped), one past
-    its deadline every few minutes; never faster than the key's budget allows for all polling turns, so
-    under load every turn slows down alike and none starves."""
-    if past_deadline:
-        wanted = PAST_DEADLINE_POLL_SECONDS
-    else:
-        wanted = min(max(age * POLL_AGE_FRACTION, FIRST_POLL_SECONDS), MAX_POLL_SECONDS)
-    fair_share = polling_turns / policy.polls_per_second
-    return max(wanted, fair_share)
+@dataclass(frozen=True)
+class PollPolicy:
+    first_seconds: float = 3.0
+    age_fraction: float = 0.2
+    max_seconds: float = 30.0
+    past_deadline_seconds: float = 300.0
+
+    def interval(self, *, age: float, polling_turns: int, budget: BudgetPolicy, past_deadline: bool) -> float:
+        """A young turn is polled every few seconds, an older one at a fraction of its age (capped), one
+        past its deadline every few minutes; never faster than the key's budget allows for all polling
+        turns, so under load every turn slows down alike and none starves."""
+        if past_deadline:
+            wanted = self.past_deadline_seconds
+        else:
+            wanted = min(max(age * self.age_fraction, self.first_seconds), self.max_seconds)
+        fair_share = polling_turns / budget.polls_per_second
+        return max(wanted, fair_share)
 
 
 def backoff(failures: int, retry_after: float | None = None) -> float:

@@ -26,7 +26,6 @@ from bot.turns.compose import Authored, compose
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
 from bot.turns.lease import Lease
-from bot.turns.schedule import FIRST_POLL_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ def _record_submitted(rt: Runtime, lease: Lease, view: TurnView, result: Submitt
             deadline_at=turn.requested_at + rt.settings.turn_deadline_seconds,
             horizon_at=turn.requested_at + rt.settings.turn_horizon_seconds,
             step=states.POLL,
-            next_run_at=now + FIRST_POLL_SECONDS,
+            next_run_at=now + rt.settings.poll_first_seconds,
             failures=0,
             last_error=None,
         )
