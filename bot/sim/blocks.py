@@ -64,6 +64,7 @@ class Fault:
     count: int = 1
     when: str = "before"  # before | after
     hang: float = 0.0
+    retry_after: float | None = None  # sent as a Retry-After header
     body: dict[str, Any] = field(default_factory=lambda: {"error": "Injected failure"})
 
 
@@ -146,7 +147,17 @@ class BlocksSimulator:
         self.clock = clock
         self.answer: Callable[[str, str], str] = default_answer
         self._lock = threading.RLock()
-        self._reset()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every session (as if they were deleted), fault and logged request."""
+        with self._lock:
+            self._reset()
+
+    def inject(self, **fault: Any) -> None:
+        """Add a fault (see `Fault`), as `POST /_sim/faults` does."""
+        with self._lock:
+            self.faults.append(Fault(**fault))
 
     def _reset(self) -> None:
         self.sessions: dict[str, _Session] = {}
@@ -208,7 +219,8 @@ class BlocksSimulator:
                 fault.count -= 1
                 if fault.when == "after" or fault.hang:
                     return 0, None, {}, fault
-                return fault.status, fault.body, {}, None
+                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                return fault.status, fault.body, headers, None
         return 0, None, {}, None
 
     def _route(self, request: Request, now: float) -> tuple[int, Any]:
@@ -410,14 +422,14 @@ class BlocksSimulator:
             if name == "log":
                 return 200, {"requests": self.log}
             if name == "faults" and request.method == "POST":
-                self.faults.append(Fault(**request.json()))
+                self.inject(**request.json())
                 return 200, {"ok": True}
             if name == "config" and request.method == "POST":
                 for key, value in request.json().items():
                     setattr(self.config, key, value)
                 return 200, asdict(self.config)
             if name == "reset" and request.method == "POST":
-                self._reset()
+                self.reset()
                 return 200, {"ok": True}
         return 404, {"error": "unknown control endpoint"}
 

@@ -106,6 +106,10 @@ class SlackStub:
             ]
         return sorted(found, key=lambda m: float(m.ts))
 
+    def inject(self, method: str, error: str = "ratelimited", count: int = 1, retry_after: int = 1) -> None:
+        with self._lock:
+            self.faults.append(StubFault(method, error, count, retry_after))
+
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         with self._lock:
             return [c for c in self.calls if c["method"] == method]
