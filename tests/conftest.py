@@ -110,8 +110,14 @@ class Rig:
         thread_ts = thread.ts if isinstance(thread, StubMessage) else thread
         message = self.slack.human_message(channel, user, text, thread_ts)
         deliveries = self.sender.deliver_message(
-            channel=channel, user=user, text=text, ts=message.ts, thread_ts=thread_ts,
-            channel_type=channel_type, mention=f"<@{BOT_USER_ID}>" in text, **extra,
+            channel=channel,
+            user=user,
+            text=text,
+            ts=message.ts,
+            thread_ts=thread_ts,
+            channel_type=channel_type,
+            mention=f"<@{BOT_USER_ID}>" in text,
+            **extra,
         )
         assert all(d.status == 200 for d in deliveries), [(d.status, d.body) for d in deliveries]
         return message
@@ -177,8 +183,13 @@ def make_rig(
         settings = rig_settings(blocks_sim[1], slack_stub[1], database_url, **overrides)
         service = build(settings, "serve", host="127.0.0.1")
         service.start()
-        rig = Rig(blocks_sim[0], slack_stub[0], service, EventSender(f"http://127.0.0.1:{service.port}",
-                                                                      SIGNING_SECRET), settings)
+        rig = Rig(
+            blocks_sim[0],
+            slack_stub[0],
+            service,
+            EventSender(f"http://127.0.0.1:{service.port}", SIGNING_SECRET),
+            settings,
+        )
         started.append(rig)
         return rig
 

@@ -38,13 +38,16 @@ class StubMessage:
     reactions: dict[str, set[str]] = field(default_factory=dict)
     edited: int = 0
     is_bot: bool = False
+    metadata: dict[str, Any] | None = None
 
     @property
     def markdown(self) -> str:
         return "\n".join(b.get("text", "") for b in self.blocks if b.get("type") == "markdown")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, with_metadata: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
+        if with_metadata and self.metadata:
+            data["metadata"] = self.metadata
         if self.thread_ts:
             data["thread_ts"] = self.thread_ts
         if self.is_bot:
@@ -218,8 +221,15 @@ class SlackStub:
         found = self.thread(str(params.get("channel")), str(params.get("ts")))
         if not found:
             return {"ok": False, "error": "thread_not_found"}
+        oldest = float(params.get("oldest") or 0)
+        found = [m for m in found if float(m.ts) >= oldest]
         limit = int(params.get("limit") or 1000)
-        return {"ok": True, "messages": [m.to_json() for m in found[:limit]], "has_more": len(found) > limit}
+        metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        return {
+            "ok": True,
+            "messages": [m.to_json(with_metadata=metadata) for m in found[:limit]],
+            "has_more": len(found) > limit,
+        }
 
     def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel"))
@@ -279,11 +289,17 @@ class SlackStub:
         return 404, {"error": "unknown control endpoint"}
 
 
-def _blocks(params: dict[str, Any]) -> list[dict[str, Any]]:
-    blocks = params.get("blocks")
-    if isinstance(blocks, str):
+def _json_field(params: dict[str, Any], name: str) -> Any:
+    """Slack takes structured fields as JSON, or as JSON strings inside a form body."""
+    value = params.get(name)
+    if isinstance(value, str):
         try:
-            blocks = json.loads(blocks)
+            return json.loads(value)
         except ValueError:
-            return []
+            return None
+    return value
+
+
+def _blocks(params: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = _json_field(params, "blocks")
     return [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []

@@ -158,6 +158,25 @@ class SlackGateway:
             )
         return messages
 
+    def find_marked_reply(
+        self, *, channel: str, thread_ts: str, event_type: str, payload: dict[str, Any], oldest: float
+    ) -> str | None:
+        """The ts of this app's reply in the thread whose metadata matches, posted after `oldest`."""
+        response = self._call(
+            "conversations.replies",
+            self.client.conversations_replies,
+            channel=channel,
+            ts=thread_ts,
+            oldest=f"{oldest:.6f}",
+            include_all_metadata=True,
+            limit=200,
+        )
+        for item in response.get("messages") or []:
+            metadata = item.get("metadata") or {}
+            if metadata.get("event_type") == event_type and metadata.get("event_payload") == payload:
+                return str(item["ts"])
+        return None
+
     def channel_is_private(self, channel: str) -> bool:
         response = self._call("conversations.info", self.client.conversations_info, channel=channel)
         info = response.get("channel") or {}

@@ -13,6 +13,7 @@ from bot.turns import states
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import lock_conversation
 from bot.turns.lease import Lease
+from bot.turns.posting import post_once
 
 
 def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
@@ -47,19 +48,15 @@ def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
             rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.INBOX)
     turn = view.turn
     if turn.placeholder_state != "posted":
-        # Recorded before and after: a crash between Slack accepting the post and our commit is the one
-        # window that can show a second placeholder (see README, "Delivery guarantees").
-        lease.save(rt.clock(), placeholder_state="posting")
-        failpoint("before_placeholder_post")
-        markdown = view.placeholder(rt.settings)
-        ts = rt.slack.post(
-            channel=view.channel,
-            thread_ts=view.thread_ts,
-            text=fallback_text(markdown),
-            markdown=markdown,
-            metadata={"event_type": "blocks_slack_turn", "event_payload": {"turn_id": turn.id}},
+        ts = post_once(
+            rt,
+            lease,
+            view,
+            post="placeholder",
+            state_field="placeholder_state",
+            state=turn.placeholder_state,
+            markdown=view.placeholder(rt.settings),
         )
-        failpoint("after_placeholder_post")
         now = rt.clock()
         lease.save(now, placeholder_state="posted", placeholder_ts=ts, placeholder_updated_at=now)
         failpoint("after_placeholder_commit")

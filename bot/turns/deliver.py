@@ -20,6 +20,7 @@ from bot.turns import states
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import finish
 from bot.turns.lease import Lease
+from bot.turns.posting import post_once
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +43,23 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     body = body_of(view, rt.settings)
     limit = turn.part_limit or DEFAULT_PART_LIMIT
     offset, parts, placeholder_ts = turn.delivered_offset, turn.parts_posted, turn.placeholder_ts
+    post_state = turn.part_post_state
     while offset < len(body):
         part, end = next_part(body, offset, limit)
         try:
             if parts == 0 and placeholder_ts:
                 _edit(rt, view, placeholder_ts, part)
             else:
-                lease.save(rt.clock(), part_post_state="posting")
-                failpoint("before_part_post")
-                rt.slack.post(
-                    channel=view.channel, thread_ts=view.thread_ts, text=fallback_text(part), markdown=part
+                part_key = f"part-{parts + 1}"
+                post_once(
+                    rt,
+                    lease,
+                    view,
+                    post=part_key,
+                    state_field="part_post_state",
+                    state=post_state,
+                    markdown=part,
                 )
-                failpoint("after_part_post")
         except SlackTooLong:
             if limit <= MIN_PART_LIMIT:
                 raise
@@ -67,7 +73,7 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
                 lease.save(rt.clock(), placeholder_ts=None)
                 continue
             raise
-        offset, parts = end, parts + 1
+        offset, parts, post_state = end, parts + 1, "none"
         lease.save(rt.clock(), delivered_offset=offset, parts_posted=parts, part_post_state="none")
         failpoint("after_part_commit")
 
@@ -94,7 +100,14 @@ def _edit(rt: Runtime, view: TurnView, ts: str, part: str) -> None:
 def _late_notice(rt: Runtime, lease: Lease, view: TurnView) -> None:
     if view.turn.late_notice_state == "posted":
         return
-    lease.save(rt.clock(), late_notice_state="posting")
-    notice = text.late_answer(view.turn.requested_by)
-    rt.slack.post(channel=view.channel, thread_ts=view.thread_ts, text=notice, markdown=None)
+    post_once(
+        rt,
+        lease,
+        view,
+        post="late-notice",
+        state_field="late_notice_state",
+        state=view.turn.late_notice_state,
+        markdown=None,
+        text=text.late_answer(view.turn.requested_by),
+    )
     lease.save(rt.clock(), late_notice_state="posted")

@@ -39,8 +39,12 @@ def test_a_validation_error_is_shown_in_both_shapes(rig: Rig) -> None:
     rig.blocks.inject(method="POST", path=CREATE, status=422, body={"error": "Unknown agent_name: claude"})
     first = rig.say("UALICE", f"{MENTION} one")
     assert "Blocks rejected the request (422): Unknown agent_name: claude" in _warned(rig, first)
-    rig.blocks.inject(method="POST", path=CREATE, status=400,
-                      body={"error": {"code": "VALIDATION", "message": "agent_name is invalid"}})
+    rig.blocks.inject(
+        method="POST",
+        path=CREATE,
+        status=400,
+        body={"error": {"code": "VALIDATION", "message": "agent_name is invalid"}},
+    )
     second = rig.say("UBOB", f"{MENTION} two")
     assert "(400): agent_name is invalid (VALIDATION)" in _warned(rig, second)
     assert len(_posts(rig, CREATE)) == 2, "no retry on a rejected request"
@@ -111,7 +115,9 @@ def test_blocks_unavailable_is_retried_until_it_answers(rig: Rig) -> None:
 
 
 def test_a_blocks_429_pauses_the_budget_and_honours_retry_after(rig: Rig) -> None:
-    rig.blocks.inject(method="GET", path=THREAD, status=429, retry_after=1, body={"error": "Rate limit exceeded"})
+    rig.blocks.inject(
+        method="GET", path=THREAD, status=429, retry_after=1, body={"error": "Rate limit exceeded"}
+    )
     question = rig.say("UALICE", f"{MENTION} hello")
     rig.wait_reaction(question, timeout=30)
     polls = [e for e in rig.blocks.log if e["method"] == "GET"]
@@ -137,7 +143,9 @@ def test_past_the_horizon_the_bot_stops_waiting_and_says_so(make_rig: Callable[.
     queued = rig.say("UBOB", "me too", thread=question)
     answer = _warned(rig, question)
     assert "stopped waiting" in answer and "[View session]" in answer
-    rig.wait_reaction(queued, messages.WARNING, timeout=30)  # the queued reply went next, and hit the same wall
+    rig.wait_reaction(
+        queued, messages.WARNING, timeout=30
+    )  # the queued reply went next, and hit the same wall
 
 
 def test_slack_rate_limits_delay_the_answer_but_never_lose_or_double_it(rig: Rig) -> None:

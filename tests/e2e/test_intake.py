@@ -21,8 +21,9 @@ def _recorded(rig: Rig) -> int:
 
 def test_the_same_message_via_mention_message_and_retries_is_answered_once(rig: Rig) -> None:
     message = rig.slack.human_message(CHANNEL, "UALICE", f"{MENTION} deploy it")
-    mention = envelope(message_event(channel=CHANNEL, user="UALICE", text=message.text, ts=message.ts,
-                                     kind="app_mention"))
+    mention = envelope(
+        message_event(channel=CHANNEL, user="UALICE", text=message.text, ts=message.ts, kind="app_mention")
+    )
     plain = envelope(message_event(channel=CHANNEL, user="UALICE", text=message.text, ts=message.ts))
     for payload, retry in ((mention, None), (plain, None), (mention, 1), (plain, 2), (mention, 3)):
         delivery = rig.sender.send(payload, retry_num=retry)
@@ -36,8 +37,9 @@ def test_the_same_message_via_mention_message_and_retries_is_answered_once(rig: 
 
 
 def test_forged_and_stale_signatures_are_refused(rig: Rig) -> None:
-    payload = envelope(message_event(channel=CHANNEL, user="UALICE", text=f"{MENTION} hi", ts="1.000001",
-                                     kind="app_mention"))
+    payload = envelope(
+        message_event(channel=CHANNEL, user="UALICE", text=f"{MENTION} hi", ts="1.000001", kind="app_mention")
+    )
     assert rig.sender.send(payload, forge=True).status == 401
     assert rig.sender.send(payload, timestamp=int(time.time()) - 600).status == 401
     assert _recorded(rig) == 0
@@ -47,18 +49,43 @@ def test_events_not_for_the_agent_are_acknowledged_and_dropped(rig: Rig) -> None
     question = rig.say("UALICE", f"{MENTION} hello")
     rig.wait_reaction(question)
     ignored = [
-        message_event(channel=CHANNEL, user="UALICE", text="edited", ts="2.000001", subtype="message_changed",
-                      message={"type": "message", "user": "UALICE", "text": "edited", "ts": question.ts}),
-        message_event(channel=CHANNEL, user="UALICE", text="", ts="2.000002", subtype="message_deleted",
-                      thread_ts=question.ts),
-        message_event(channel=CHANNEL, user="UBOB", text="<@UBOB> has joined", ts="2.000003",
-                      subtype="channel_join"),
-        message_event(channel=CHANNEL, user="UOTHERBOT", text="beep", ts="2.000004", thread_ts=question.ts,
-                      bot_id="B0OTHER"),
-        message_event(channel=CHANNEL, user=BOT_USER_ID, text="my own words", ts="2.000005",
-                      thread_ts=question.ts),
-        {"type": "reaction_added", "user": "UALICE", "reaction": "tada",
-         "item": {"type": "message", "channel": CHANNEL, "ts": question.ts}, "event_ts": "2.000006"},
+        message_event(
+            channel=CHANNEL,
+            user="UALICE",
+            text="edited",
+            ts="2.000001",
+            subtype="message_changed",
+            message={"type": "message", "user": "UALICE", "text": "edited", "ts": question.ts},
+        ),
+        message_event(
+            channel=CHANNEL,
+            user="UALICE",
+            text="",
+            ts="2.000002",
+            subtype="message_deleted",
+            thread_ts=question.ts,
+        ),
+        message_event(
+            channel=CHANNEL, user="UBOB", text="<@UBOB> has joined", ts="2.000003", subtype="channel_join"
+        ),
+        message_event(
+            channel=CHANNEL,
+            user="UOTHERBOT",
+            text="beep",
+            ts="2.000004",
+            thread_ts=question.ts,
+            bot_id="B0OTHER",
+        ),
+        message_event(
+            channel=CHANNEL, user=BOT_USER_ID, text="my own words", ts="2.000005", thread_ts=question.ts
+        ),
+        {
+            "type": "reaction_added",
+            "user": "UALICE",
+            "reaction": "tada",
+            "item": {"type": "message", "channel": CHANNEL, "ts": question.ts},
+            "event_ts": "2.000006",
+        },
         {"type": "app_home_opened", "user": "UALICE", "channel": "D0ALICE", "tab": "messages"},
         {"type": "some_future_event", "event_ts": "2.000007"},
     ]
@@ -84,8 +111,9 @@ def test_a_database_failure_answers_500_so_slack_retries(rig: Rig) -> None:
     with rig.engine.begin() as conn:
         conn.execute(text("ALTER TABLE inbound_messages RENAME TO inbound_messages_away"))
     message = rig.slack.human_message(CHANNEL, "UALICE", f"{MENTION} are you there?")
-    payload = envelope(message_event(channel=CHANNEL, user="UALICE", text=message.text, ts=message.ts,
-                                     kind="app_mention"))
+    payload = envelope(
+        message_event(channel=CHANNEL, user="UALICE", text=message.text, ts=message.ts, kind="app_mention")
+    )
     assert rig.sender.send(payload).status == 500
     with rig.engine.begin() as conn:
         conn.execute(text("ALTER TABLE inbound_messages_away RENAME TO inbound_messages"))
@@ -98,12 +126,22 @@ def test_two_replies_arriving_together_while_busy_make_one_follow_up(rig: Rig) -
     rig.wait_reaction(question, "eyes")
     import threading
 
-    replies = [rig.slack.human_message(CHANNEL, user, f"reply from {user}", question.ts)
-               for user in ("UBOB", "UCAROL")]
+    replies = [
+        rig.slack.human_message(CHANNEL, user, f"reply from {user}", question.ts)
+        for user in ("UBOB", "UCAROL")
+    ]
     threads = [
-        threading.Thread(target=rig.sender.deliver_message,
-                         kwargs={"channel": CHANNEL, "user": r.user, "text": r.text, "ts": r.ts,
-                                 "thread_ts": question.ts, "mention": False})
+        threading.Thread(
+            target=rig.sender.deliver_message,
+            kwargs={
+                "channel": CHANNEL,
+                "user": r.user,
+                "text": r.text,
+                "ts": r.ts,
+                "thread_ts": question.ts,
+                "mention": False,
+            },
+        )
         for r in replies
     ]
     for thread in threads:
