@@ -179,6 +179,7 @@ class SlackStub:
             thread_ts,
             _blocks(params),
             is_bot=True,
+            metadata=_json_field(params, "metadata"),
         )
         self.messages[(channel, message.ts)] = message
         return {"ok": True, "channel": channel, "ts": message.ts, "message": message.to_json()}
