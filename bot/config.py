@@ -116,7 +116,7 @@ class Settings:
             turn_horizon_seconds=horizon,
             late_answer_seconds=reader.number("LATE_ANSWER_SECONDS", 120, minimum=0),
             blocks_rate_limit_per_minute=int(
-                reader.number("BLOCKS_RATE_LIMIT_PER_MINUTE", 100, minimum=1, integer=True)
+                reader.number("BLOCKS_RATE_LIMIT_PER_MINUTE", 100, minimum=10, integer=True)
             ),
             blocks_rate_headroom=headroom,
             blocks_timeout_seconds=reader.number("BLOCKS_TIMEOUT_SECONDS", 30, minimum=0.1),

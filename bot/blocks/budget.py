@@ -39,8 +39,9 @@ class BudgetPolicy:
     @classmethod
     def for_limit(cls, per_minute: int, headroom: float) -> BudgetPolicy:
         usable = per_minute * (1.0 - headroom)
-        capacity = max(1.0, round(usable * 0.1))
-        refill = max(usable - capacity, 0.5) / 60.0
+        # A small burst (10%) and the rest as a steady refill; a token is whole, so capacity ≥ 1.
+        capacity = max(1.0, min(round(usable * 0.1), usable / 2))
+        refill = (usable - capacity) / 60.0
         return cls(capacity=capacity, refill_per_second=refill, poll_reserve=min(3.0, capacity / 3))
 
     @property

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, Settings
+
+BASE = {
+    "SLACK_BOT_TOKEN": "xoxb-1",
+    "SLACK_SIGNING_SECRET": "secret",
+    "BLOCKS_API_KEY": "key",
+}
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env({**BASE, **env})
+
+
+def test_defaults() -> None:
+    s = settings()
+    assert s.blocks_agent == "claude"
+    assert s.blocks_api_url == "https://api.blocks.team"
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.database_url == "sqlite:///blocks-slack.db" and not s.database_url_from_env
+    assert s.busy_policy == "queue" and s.turn_deadline_seconds == 1800 and s.turn_horizon_seconds == 86400
+    assert not s.socket_mode and s.port == 3000
+
+
+@pytest.mark.parametrize("missing", ["SLACK_BOT_TOKEN", "BLOCKS_API_KEY"])
+def test_a_missing_setting_is_named(missing: str) -> None:
+    env = {k: v for k, v in BASE.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        Settings.from_env(env)
+
+
+def test_the_signing_secret_is_needed_only_over_http() -> None:
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "BLOCKS_API_KEY": "k"})
+    s = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "BLOCKS_API_KEY": "k", "SLACK_APP_TOKEN": "xapp-1"})
+    assert s.socket_mode
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SLACK_BOT_TOKEN", "xoxp-user-token"),
+        ("SLACK_APP_TOKEN", "xoxb-wrong"),
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("BLOCKS_API_URL", "ftp://blocks"),
+        ("SLACK_API_URL", "slack.com"),
+        ("BLOCKS_AGENT", "gpt"),
+        ("BUSY_POLICY", "drop"),
+        ("TURN_DEADLINE_MINUTES", "soon"),
+        ("PRIVATE_SESSIONS", "maybe"),
+        ("DATABASE_URL", "mysql://x"),
+        ("DATABASE_URL", "not a url"),
+        ("BLOCKS_RATE_HEADROOM", "0.95"),
+        ("WORKER_THREADS", "0"),
+    ],
+)
+def test_a_malformed_setting_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        settings(**{name: value})
+
+
+def test_horizon_must_not_be_shorter_than_deadline() -> None:
+    with pytest.raises(ConfigError, match="TURN_HORIZON_HOURS"):
+        settings(TURN_DEADLINE_MINUTES="120", TURN_HORIZON_HOURS="1")
+
+
+def test_heroku_style_database_urls_are_normalized() -> None:
+    s = settings(DATABASE_URL="postgres://u:p@db.example:5432/app")
+    assert s.database_url == "postgresql+psycopg://u:p@db.example:5432/app" and s.database_url_from_env
+
+
+def test_ephemeral_disk_is_detected() -> None:
+    assert settings(DYNO="web.1").ephemeral_disk
+    assert not settings().ephemeral_disk
+
+
+def test_knobs() -> None:
+    s = settings(BUSY_POLICY="interrupt", PRIVATE_SESSIONS="yes", ALLOW_EXTERNAL_USERS="1",
+                 TURN_DEADLINE_MINUTES="5", TURN_HORIZON_HOURS="2", BLOCKS_AGENT="Codex", PORT="8080")
+    assert s.busy_policy == "interrupt" and s.private_sessions and s.allow_external_users
+    assert s.turn_deadline_seconds == 300 and s.turn_horizon_seconds == 7200
+    assert s.blocks_agent == "codex" and s.port == 8080
