@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, case, literal, select, update
+from sqlalchemy import Connection, case, literal, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import RateBudget
@@ -76,18 +76,6 @@ class Budget:
             .values(tokens=level - 1.0, refilled_at=now)
         )
         return result.rowcount == 1
-
-    def seconds_until_available(self, conn: Connection, now: float, *, for_poll: bool) -> float:
-        row = conn.execute(select(RateBudget).where(RateBudget.key_hash == self.key)).first()
-        if row is None:
-            return 0.0
-        budget = row[0]
-        need = 1.0 + (self.policy.poll_reserve if for_poll else 0.0)
-        factor = budget.rate_factor if budget.slowed_until > now else 1.0
-        rate = self.policy.refill_per_second * factor
-        level = min(self.policy.capacity, budget.tokens + (now - budget.refilled_at) * rate)
-        wait = max(0.0, (need - level) / rate)
-        return max(wait, budget.paused_until - now)
 
     def rate_limited(self, conn: Connection, now: float, retry_after: float | None) -> None:
         """Blocks answered 429: pause every replica, then refill more slowly for a while."""

@@ -120,12 +120,3 @@ def _claim(
         .returning(Turn.id, Turn.step)
     ).first()
     return None if row is None else (int(row.id), str(row.step))
-
-
-def next_due_at(engine: Engine) -> float | None:
-    """When the earliest scheduled work is due (for the idle worker's sleep)."""
-    with engine.connect() as conn:
-        value = conn.execute(
-            select(Turn.next_run_at).where(Turn.next_run_at.is_not(None)).order_by(Turn.next_run_at).limit(1)
-        ).scalar()
-    return None if value is None else float(value)

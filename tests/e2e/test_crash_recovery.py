@@ -69,7 +69,10 @@ class CrashRig:
         env = {**self.env, "PORT": str(port), "BLOCKS_SLACK_FAILPOINTS": failpoint}
         log = self.tmp / f"bot-{len(self.started)}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env, stdout=log.open("wb"),
+            [sys.executable, "-m", "bot", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
         )
         bot = BotProcess(process, port, log)
@@ -81,8 +84,14 @@ class CrashRig:
         message = self.slack.human_message(CHANNEL, user, text, thread.ts if thread else None)
         sender = EventSender(f"http://127.0.0.1:{bot.port}", SIGNING_SECRET)
         try:
-            sender.deliver_message(channel=CHANNEL, user=user, text=text, ts=message.ts,
-                                   thread_ts=thread.ts if thread else None, mention=MENTION in text)
+            sender.deliver_message(
+                channel=CHANNEL,
+                user=user,
+                text=text,
+                ts=message.ts,
+                thread_ts=thread.ts if thread else None,
+                mention=MENTION in text,
+            )
         except httpx.HTTPError:
             pass  # the bot killed itself before answering the second delivery (the first was recorded)
         finally:
@@ -106,21 +115,23 @@ def crash_rig(
     tmp_path: Path,
 ) -> Iterator[CrashRig]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BLOCKS_", "DATABASE_"))}
-    env.update({
-        "SLACK_BOT_TOKEN": "xoxb-crash-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack_stub[1] + "/api/",
-        "BLOCKS_API_KEY": "crash-test-key",
-        "BLOCKS_API_URL": blocks_sim[1],
-        "DATABASE_URL": database_url,
-        "LEASE_SECONDS": "1.5",
-        "POLL_FIRST_SECONDS": "0.1",
-        "POLL_MAX_SECONDS": "0.3",
-        "IDLE_POLL_SECONDS": "0.05",
-        "BLOCKS_RATE_LIMIT_PER_MINUTE": "6000",
-        "LATE_ANSWER_SECONDS": "600",
-        "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-crash-test",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack_stub[1] + "/api/",
+            "BLOCKS_API_KEY": "crash-test-key",
+            "BLOCKS_API_URL": blocks_sim[1],
+            "DATABASE_URL": database_url,
+            "LEASE_SECONDS": "1.5",
+            "POLL_FIRST_SECONDS": "0.1",
+            "POLL_MAX_SECONDS": "0.3",
+            "IDLE_POLL_SECONDS": "0.05",
+            "BLOCKS_RATE_LIMIT_PER_MINUTE": "6000",
+            "LATE_ANSWER_SECONDS": "600",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     rig = CrashRig(blocks_sim[0], slack_stub[0], env, tmp_path, [])
     yield rig
     for bot in rig.started:
@@ -129,7 +140,9 @@ def crash_rig(
         bot.process.wait(timeout=10)
 
 
-def _crash_then_recover(rig: CrashRig, failpoint: str, text: str, thread: StubMessage | None = None) -> StubMessage:
+def _crash_then_recover(
+    rig: CrashRig, failpoint: str, text: str, thread: StubMessage | None = None
+) -> StubMessage:
     bot = rig.start(failpoint)
     message = rig.say(bot, "UALICE", text, thread)
     bot.process.wait(timeout=30)
@@ -188,7 +201,9 @@ def test_killed_while_sending_a_follow_up_sends_it_exactly_once(crash_rig: Crash
 
 
 @pytest.mark.parametrize("failpoint", ["before_post_part-2", "after_post_part-2", "after_part_commit"])
-def test_killed_between_parts_of_a_long_answer_posts_each_part_once(crash_rig: CrashRig, failpoint: str) -> None:
+def test_killed_between_parts_of_a_long_answer_posts_each_part_once(
+    crash_rig: CrashRig, failpoint: str
+) -> None:
     question = _crash_then_recover(crash_rig, failpoint, f"{MENTION} report #long=8000")
     crash_rig.wait(lambda: question.reactions.get(messages.DONE), what="the long answer")
     bot_posts = [m for m in crash_rig.slack.thread(CHANNEL, question.ts) if m.is_bot]

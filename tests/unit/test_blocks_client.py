@@ -19,7 +19,9 @@ def client(handler: Callable[[httpx.Request], httpx.Response]) -> BlocksClient:
     return BlocksClient(api_url=API, api_key="secret-key", transport=httpx.MockTransport(handler))
 
 
-def reply(status: int, body: object = None, headers: dict[str, str] | None = None) -> Callable[..., httpx.Response]:
+def reply(
+    status: int, body: object = None, headers: dict[str, str] | None = None
+) -> Callable[..., httpx.Response]:
     return lambda request: httpx.Response(status, json=body if body is not None else {}, headers=headers)
 
 
@@ -28,11 +30,20 @@ def test_create_rebases_links_and_sends_the_key_only_to_the_configured_host() ->
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={
-            "id": SESSION, "thread_id": THREAD, "session_html_url": "https://blocks.team/app/s/1",
-            "_links": {"final_message": {"href": f"https://api.prod.blocks.team/rest/v1/sessions/{SESSION}"
-                                                  f"/threads/{THREAD}/messages?type=final_message&role=assistant"}},
-        })
+        return httpx.Response(
+            200,
+            json={
+                "id": SESSION,
+                "thread_id": THREAD,
+                "session_html_url": "https://blocks.team/app/s/1",
+                "_links": {
+                    "final_message": {
+                        "href": f"https://api.prod.blocks.team/rest/v1/sessions/{SESSION}"
+                        f"/threads/{THREAD}/messages?type=final_message&role=assistant"
+                    }
+                },
+            },
+        )
 
     result = client(handler).create_session(message="hi", agent_name="claude", is_private=False)
     assert result.final_message_url == (
@@ -52,12 +63,22 @@ def test_a_link_outside_the_api_is_refused() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "error", "detail"),
     [
-        (400, {"error": {"code": "VALIDATION", "message": "bad agent"}}, BlocksRejected, "bad agent (VALIDATION)"),
+        (
+            400,
+            {"error": {"code": "VALIDATION", "message": "bad agent"}},
+            BlocksRejected,
+            "bad agent (VALIDATION)",
+        ),
         (400, {"error": "no task", "code": "BAD_REQUEST"}, BlocksRejected, "no task (BAD_REQUEST)"),
         (401, {"error": "Unauthorized"}, BlocksRejected, "Unauthorized"),
         (403, {"error": "Forbidden"}, BlocksRejected, "Forbidden"),
         (404, {"error": "Session not found", "code": "NOT_FOUND"}, BlocksRejected, "Session not found"),
-        (422, {"error": "Either agent_id, agent_name, or profile must be provided."}, BlocksRejected, "Either"),
+        (
+            422,
+            {"error": "Either agent_id, agent_name, or profile must be provided."},
+            BlocksRejected,
+            "Either",
+        ),
         (429, {"error": "Rate limit exceeded"}, BlocksRateLimited, "Rate limit"),
         (502, {"error": "bad gateway"}, BlocksRetryable, "502"),
         (503, {}, BlocksRetryable, "503"),
@@ -96,11 +117,13 @@ def _raise(exc: Exception) -> Callable[[httpx.Request], httpx.Response]:
 
 def test_transport_errors_before_sending_are_retryable_after_sending_unknown() -> None:
     with pytest.raises(BlocksRetryable):
-        client(_raise(httpx.ConnectError("refused"))).create_session(message="x", agent_name="claude",
-                                                                      is_private=False)
+        client(_raise(httpx.ConnectError("refused"))).create_session(
+            message="x", agent_name="claude", is_private=False
+        )
     with pytest.raises(BlocksUnknownOutcome):
-        client(_raise(httpx.ReadTimeout("slow"))).create_session(message="x", agent_name="claude",
-                                                                  is_private=False)
+        client(_raise(httpx.ReadTimeout("slow"))).create_session(
+            message="x", agent_name="claude", is_private=False
+        )
     with pytest.raises(BlocksRetryable):
         client(_raise(httpx.ReadTimeout("slow"))).read_thread(session_id=SESSION, thread_id=THREAD)
 
@@ -117,7 +140,9 @@ def test_a_success_that_is_not_json_is_not_trusted() -> None:
 
 def test_the_key_never_appears_in_errors() -> None:
     with pytest.raises(BlocksRejected) as caught:
-        client(reply(403, {"error": "Forbidden"})).create_session(message="x", agent_name="c", is_private=False)
+        client(reply(403, {"error": "Forbidden"})).create_session(
+            message="x", agent_name="c", is_private=False
+        )
     assert "secret-key" not in str(caught.value)
 
 
@@ -140,10 +165,29 @@ def test_reading_a_thread_against_the_simulator_in_both_sort_orders() -> None:
 
 
 def test_a_long_thread_whose_server_ignores_direction_is_read_from_its_last_page() -> None:
-    items = [{"id": str(i), "role": "assistant", "type": "tool_call", "message": "{}", "ts": float(i),
-              "chat_thread_id": THREAD, "created_at": ""} for i in range(45)]
-    items.append({"id": "f", "role": "assistant", "type": "final_message", "message": "done", "ts": 99.0,
-                  "chat_thread_id": THREAD, "created_at": ""})
+    items = [
+        {
+            "id": str(i),
+            "role": "assistant",
+            "type": "tool_call",
+            "message": "{}",
+            "ts": float(i),
+            "chat_thread_id": THREAD,
+            "created_at": "",
+        }
+        for i in range(45)
+    ]
+    items.append(
+        {
+            "id": "f",
+            "role": "assistant",
+            "type": "final_message",
+            "message": "done",
+            "ts": 99.0,
+            "chat_thread_id": THREAD,
+            "created_at": "",
+        }
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params.get("page", "1"))

@@ -79,8 +79,15 @@ def test_ephemeral_disk_is_detected() -> None:
 
 
 def test_knobs() -> None:
-    s = settings(BUSY_POLICY="interrupt", PRIVATE_SESSIONS="yes", ALLOW_EXTERNAL_USERS="1",
-                 TURN_DEADLINE_MINUTES="5", TURN_HORIZON_HOURS="2", BLOCKS_AGENT="Codex", PORT="8080")
+    s = settings(
+        BUSY_POLICY="interrupt",
+        PRIVATE_SESSIONS="yes",
+        ALLOW_EXTERNAL_USERS="1",
+        TURN_DEADLINE_MINUTES="5",
+        TURN_HORIZON_HOURS="2",
+        BLOCKS_AGENT="Codex",
+        PORT="8080",
+    )
     assert s.busy_policy == "interrupt" and s.private_sessions and s.allow_external_users
     assert s.turn_deadline_seconds == 300 and s.turn_horizon_seconds == 7200
     assert s.blocks_agent == "codex" and s.port == 8080

@@ -38,31 +38,62 @@ def test_every_direct_message_is_for_the_agent() -> None:
 
 
 def test_bots_edits_deletes_and_joins_are_dropped() -> None:
-    for extra in ({"bot_id": "B1"}, {"subtype": "message_changed"}, {"subtype": "message_deleted"},
-                  {"subtype": "channel_join"}, {"subtype": "bot_message"}):
-        assert run(message_event(channel="D1", user="U1", text="x", ts="1.1", channel_type="im", **extra)) is None
+    for extra in (
+        {"bot_id": "B1"},
+        {"subtype": "message_changed"},
+        {"subtype": "message_deleted"},
+        {"subtype": "channel_join"},
+        {"subtype": "bot_message"},
+    ):
+        assert (
+            run(message_event(channel="D1", user="U1", text="x", ts="1.1", channel_type="im", **extra))
+            is None
+        )
     assert run(message_event(channel="D1", user=BOT, text="x", ts="1.1", channel_type="im")) is None
 
 
 def test_files_and_broadcast_replies_are_still_people_writing() -> None:
     files = [{"name": "a.txt", "permalink": "https://s/a"}]
-    got = run(message_event(channel="D1", user="U1", text="see", ts="1.1", channel_type="im",
-                            subtype="file_share", files=files))
+    got = run(
+        message_event(
+            channel="D1",
+            user="U1",
+            text="see",
+            ts="1.1",
+            channel_type="im",
+            subtype="file_share",
+            files=files,
+        )
+    )
     assert got.files[0].name == "a.txt"
-    assert run(message_event(channel="C1", user="U1", text="x", ts="1.2", thread_ts="1.1",
-                             subtype="thread_broadcast")) is not None
+    assert (
+        run(
+            message_event(
+                channel="C1", user="U1", text="x", ts="1.2", thread_ts="1.1", subtype="thread_broadcast"
+            )
+        )
+        is not None
+    )
 
 
 def test_malformed_events_are_dropped_not_raised() -> None:
     assert run({"type": "message"}) is None
     assert run({"type": "app_mention", "user": 5, "channel": None, "ts": "1"}) is None
-    assert classify({}, {"type": "message", "user": "U1", "channel": "D1", "ts": "1"},
-                    bot_user_id=BOT, allow_external_users=False) is None
+    assert (
+        classify(
+            {},
+            {"type": "message", "user": "U1", "channel": "D1", "ts": "1"},
+            bot_user_id=BOT,
+            allow_external_users=False,
+        )
+        is None
+    )
 
 
 def test_users_of_other_organizations() -> None:
-    event = message_event(channel="C1", user="UX", text=f"<@{BOT}> hi", ts="1.1", kind="app_mention",
-                          user_team="T0OTHER")
+    event = message_event(
+        channel="C1", user="UX", text=f"<@{BOT}> hi", ts="1.1", kind="app_mention", user_team="T0OTHER"
+    )
     assert run(event) is None
     assert run(event, allow_external=True) is not None
     grid = {"authorizations": [{"team_id": "T0001"}, {"team_id": "T0OTHER"}]}

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from bot.blocks.budget import Budget, BudgetPolicy
+from bot.db.models import RateBudget, Turn
+from bot.turns import intake, states
+from bot.turns.intake import InboundEvent, IntakePolicy
+from bot.turns.lease import LeaseLost, claim_next
+
+POLICY = IntakePolicy(default_agent="claude", busy_policy="queue")
+PLENTY = BudgetPolicy(capacity=10_000, refill_per_second=10_000, poll_reserve=0)
+
+
+def open_turns(engine: Engine, n: int, *, step: str = states.START, now: float = 100.0) -> None:
+    for i in range(n):
+        e = InboundEvent(
+            team_id="T1",
+            channel_id=f"C{i}",
+            channel_type="channel",
+            ts=f"1.{i}",
+            thread_ts=None,
+            user_id="U1",
+            text="x",
+            is_mention=True,
+        )
+        intake.record(engine, e, POLICY, now)
+    with engine.begin() as conn:
+        conn.execute(update(Turn).values(step=step))
+
+
+def budget(engine: Engine, policy: BudgetPolicy = PLENTY, now: float = 100.0) -> Budget:
+    b = Budget(api_key="k", policy=policy)
+    with engine.begin() as conn:
+        b.ensure(conn, now)
+    return b
+
+
+@pytest.mark.parametrize("step", [states.START, states.POLL])
+def test_concurrent_workers_never_claim_the_same_turn(engine: Engine, step: str) -> None:
+    open_turns(engine, 60, step=step)
+    b = budget(engine)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            got = claim_next(engine, b, now=200.0, lease_seconds=60)
+            if got is None:
+                return
+            with lock:
+                claimed.append(got.lease.turn_id)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 60
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_is_fenced_off(engine: Engine) -> None:
+    open_turns(engine, 1)
+    b = budget(engine)
+    first = claim_next(engine, b, now=200.0, lease_seconds=10)
+    assert first is not None
+    assert claim_next(engine, b, now=205.0, lease_seconds=10) is None, "still leased"
+    second = claim_next(engine, b, now=211.0, lease_seconds=10)
+    assert second is not None and second.lease.token != first.lease.token
+    with pytest.raises(LeaseLost):
+        first.lease.save(212.0, step=states.DONE)
+    second.lease.save(212.0, step=states.SUBMIT)
+
+
+def test_future_work_is_not_claimed(engine: Engine) -> None:
+    open_turns(engine, 1, now=500.0)
+    assert claim_next(engine, budget(engine), now=499.0, lease_seconds=10) is None
+
+
+def test_blocks_steps_wait_for_the_budget_and_creates_go_before_polls(engine: Engine) -> None:
+    open_turns(engine, 3, step=states.POLL)
+    with engine.begin() as conn:
+        conn.execute(update(Turn).where(Turn.id == 3).values(step=states.SUBMIT))
+    tight = BudgetPolicy(capacity=2, refill_per_second=0.001, poll_reserve=1)
+    b = budget(engine, tight)
+    first = claim_next(engine, b, now=100.0, lease_seconds=60)
+    assert first is not None and first.step == states.SUBMIT, "the create goes first"
+    assert claim_next(engine, b, now=100.0, lease_seconds=60) is None, "one token left: kept for creates"
+    with engine.connect() as conn:
+        assert conn.execute(select(RateBudget.tokens)).scalar_one() == pytest.approx(1.0)
+
+
+def test_the_token_bucket_never_overspends_under_concurrency(engine: Engine) -> None:
+    policy = BudgetPolicy(capacity=25, refill_per_second=0.0, poll_reserve=0)
+    b = budget(engine, policy)
+    taken: list[bool] = []
+
+    def spend() -> None:
+        for _ in range(10):
+            with engine.begin() as conn:
+                taken.append(b.take(conn, 100.0, for_poll=False))
+
+    threads = [threading.Thread(target=spend) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert taken.count(True) == 25
+
+
+def test_refill_and_the_pause_after_a_429(engine: Engine) -> None:
+    policy = BudgetPolicy(capacity=2, refill_per_second=1.0, poll_reserve=0)
+    b = budget(engine, policy)
+    with engine.begin() as conn:
+        assert b.take(conn, 100.0, for_poll=False) and b.take(conn, 100.0, for_poll=False)
+        assert not b.take(conn, 100.0, for_poll=False)
+        assert b.take(conn, 101.0, for_poll=False)
+        b.rate_limited(conn, 101.0, retry_after=5.0)
+        assert not b.take(conn, 105.0, for_poll=False), "paused for every replica"
+        assert not b.take(conn, 106.5, for_poll=False), "refilling at half rate after the pause"
+        assert b.take(conn, 108.1, for_poll=False)
