@@ -146,22 +146,22 @@ def test_the_key_never_appears_in_errors() -> None:
     assert "secret-key" not in str(caught.value)
 
 
-def test_reading_a_thread_against_the_simulator_in_both_sort_orders() -> None:
-    for direction in ("asc", "desc"):
-        now = [1000.0]
-        sim = BlocksSimulator(SimConfig(answer_delay=10, default_direction=direction), clock=lambda: now[0])
-        api = BlocksClient(api_url="http://sim", api_key="k", transport=httpx.WSGITransport(app=sim))
-        created = api.create_session(message="hi", agent_name="claude", is_private=False)
-        now[0] += 7
-        running = api.read_thread(session_id=created.session_id, thread_id=created.thread_id)
-        assert running.final is None and [m.type for m in running.progress] == ["message", "tool_call"]
-        now[0] += 5
-        done = api.read_thread(session_id=created.session_id, thread_id=created.thread_id)
-        assert done.final is not None and "You asked" in done.final.text
-        later = api.send_message(session_id=created.session_id, message="again")
-        assert later.thread_id != created.thread_id
-        found = api.find_user_message(session_id=created.session_id, text="again")
-        assert found is not None and found.thread_id == later.thread_id
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_reading_a_thread_against_the_simulator_in_both_sort_orders(direction: str) -> None:
+    now = [1000.0]
+    sim = BlocksSimulator(SimConfig(answer_delay=10, default_direction=direction), clock=lambda: now[0])
+    api = BlocksClient(api_url="http://sim", api_key="k", transport=httpx.WSGITransport(app=sim))
+    created = api.create_session(message="hi", agent_name="claude", is_private=False)
+    now[0] += 7
+    running = api.read_thread(session_id=created.session_id, thread_id=created.thread_id)
+    assert running.final is None and [m.type for m in running.progress] == ["message", "tool_call"]
+    now[0] += 5
+    done = api.read_thread(session_id=created.session_id, thread_id=created.thread_id)
+    assert done.final is not None and "You asked" in done.final.text
+    later = api.send_message(session_id=created.session_id, message="again")
+    assert later.thread_id != created.thread_id
+    found = api.find_user_message(session_id=created.session_id, text="again")
+    assert found is not None and found.thread_id == later.thread_id
 
 
 def test_a_long_thread_whose_server_ignores_direction_is_read_from_its_last_page() -> None:
