@@ -68,18 +68,12 @@ def _run_service(mode: str) -> int:
             "restart, and with it every conversation. Attach PostgreSQL and set DATABASE_URL. !!!",
             settings.database_url,
         )
-    from slack_bolt.error import BoltError
-    from sqlalchemy.exc import OperationalError
-
-    from bot.service import build
+    from bot.service import StartupError, build
 
     try:
         service = build(settings, mode)  # type: ignore[arg-type]
-    except OperationalError as exc:
-        print(f"blocks-slack: cannot use the database (DATABASE_URL): {exc.orig}", file=sys.stderr)
-        return 2
-    except BoltError as exc:
-        print(f"blocks-slack: Slack refused SLACK_BOT_TOKEN or is unreachable: {exc}", file=sys.stderr)
+    except StartupError as exc:
+        print(f"blocks-slack: {exc}", file=sys.stderr)
         return 2
     service.run_until_signal()
     return 0
@@ -92,6 +86,7 @@ def _migrate(*, check: bool) -> int:
     from bot.config import DEFAULT_SQLITE_URL
     from bot.db import migrate
     from bot.db.engine import make_engine
+    from bot.service import one_line
 
     logs.configure("INFO")
     url = os.environ.get("DATABASE_URL", "").strip() or DEFAULT_SQLITE_URL
@@ -104,7 +99,7 @@ def _migrate(*, check: bool) -> int:
         print(f"blocks-slack: DATABASE_URL is malformed: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:
-        print(f"blocks-slack: cannot use the database (DATABASE_URL): {exc.orig}", file=sys.stderr)
+        print(f"blocks-slack: cannot use the database (DATABASE_URL): {one_line(exc.orig)}", file=sys.stderr)
         return 2
     print("database schema is up to date")
     return 0

@@ -32,3 +32,9 @@ def configure(level: str, secrets: Iterable[str] = ()) -> None:
     # httpx logs every request URL at INFO; the worker's own lines say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Bolt reads SLACK_BOT_TOKEN from the environment too, then warns that the client's token wins:
+    # they are the same token, so the warning would only confuse.
+    logging.getLogger("slack_bolt.App").addFilter(
+        lambda record: "`token` will be unused" not in record.getMessage()
+    )

@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from bot.blocks.budget import Budget, BudgetPolicy
 from bot.blocks.client import BlocksClient
@@ -96,11 +98,22 @@ class Service:
         return ", ".join(parts) or "health only"
 
 
+class StartupError(Exception):
+    """The process cannot start; the message is one line naming what to fix."""
+
+
 def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") -> Service:
     engine = make_engine(settings.database_url)
-    if settings.migrate_on_start:
-        migrate.upgrade(engine)
+    try:
+        if settings.migrate_on_start:
+            migrate.upgrade(engine)
+        else:
+            with engine.connect():
+                pass
+    except OperationalError as exc:
+        raise StartupError(f"cannot use the database (DATABASE_URL): {one_line(exc.orig)}") from None
     slack_client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
+    _verify_slack_token(slack_client, settings)
     worker = _build_worker(settings, engine, slack_client) if mode in ("serve", "worker") else None
 
     bolt = None
@@ -120,6 +133,21 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
         http_bolt = None if settings.socket_mode else bolt
         server = HttpServer(WebApp(engine=engine, bolt=http_bolt), host=host, port=settings.port)
     return Service(settings=settings, engine=engine, worker=worker, bolt=bolt, server=server)
+
+
+def one_line(error: object) -> str:
+    return " ".join(str(error).split())
+
+
+def _verify_slack_token(client: WebClient, settings: Settings) -> None:
+    try:
+        client.auth_test()
+    except SlackApiError as exc:
+        raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')})") from None
+    except (SlackClientError, OSError) as exc:
+        raise StartupError(
+            f"cannot reach Slack at SLACK_API_URL ({settings.slack_api_url}): {one_line(exc)}"
+        ) from None
 
 
 def _build_worker(settings: Settings, engine: Engine, slack_client: WebClient) -> Worker:

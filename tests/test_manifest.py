@@ -1,0 +1,50 @@
+"""manifest.yml is valid against Slack's official manifest schema (vendored, MIT) and asks for what the
+bot needs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft7Validator
+from referencing import Registry, Resource
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = Path(__file__).parent / "slack_manifest_schema"
+RAW = "https://raw.githubusercontent.com/slackapi/manifest-schema/v0.5.0/schemas/"
+
+
+def manifest() -> dict[str, Any]:
+    loaded = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_manifest_is_valid_against_slacks_schema() -> None:
+    registry: Registry = Registry()
+    for version in ("1.0.0", "2.0.0"):
+        schema = json.loads((SCHEMAS / f"manifest.schema.{version}.json").read_text())
+        registry = registry.with_resource(
+            f"{RAW}manifest.schema.{version}.json", Resource.from_contents(schema)
+        )
+    root = json.loads((SCHEMAS / "manifest.schema.json").read_text())
+    errors = sorted(Draft7Validator(root, registry=registry).iter_errors(manifest()), key=str)
+    assert errors == [], [e.message for e in errors]
+
+
+def test_a_broken_manifest_would_be_caught() -> None:
+    schema = json.loads((SCHEMAS / "manifest.schema.1.0.0.json").read_text())
+    broken = manifest()
+    broken["display_information"]["name"] = "x" * 80
+    assert list(Draft7Validator(schema).iter_errors(broken))
+
+
+def test_manifest_subscribes_to_what_the_bot_handles() -> None:
+    data = manifest()
+    events = set(data["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_mention", "message.channels", "message.groups", "message.im", "reaction_added"} <= events
+    scopes = set(data["oauth_config"]["scopes"]["bot"])
+    assert {"app_mentions:read", "chat:write", "reactions:write", "users:read", "im:history"} <= scopes
+    assert data["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")
