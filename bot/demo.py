@@ -60,7 +60,9 @@ def run_demo(*, fast: bool = False, out: Callable[[str], None] = print) -> int:
         sender = EventSender(f"http://127.0.0.1:{service.port}", SIGNING_SECRET)
         started = time.monotonic()
         try:
-            out(f"blocks-slack demo: bot on port {service.port}; both simulators on loopback\n")
+            out(f"blocks-slack demo: bot on port {service.port}; both simulators on loopback")
+            out("(#delay=… and #long=… are simulator directives: how long the simulated agent works, and how")
+            out(" long its answer is)\n")
             first = _say(slack, sender, "UALICE", f"<@{BOT_USER_ID}> /codex why does the nightly build fail?")
             _wait_done(slack, first)
             follow_up = _say(
@@ -80,8 +82,12 @@ def run_demo(*, fast: bool = False, out: Callable[[str], None] = print) -> int:
                 "UCAROL",
                 f"<@{BOT_USER_ID}> write the full incident report #long=7000 #delay={4 * delay:g}",
             )
+            _wait(lambda: "[View session]" in _last_bot_text(slack, report), 30)
+            out("While the agent works on carol's request, her thread shows:")
+            out(render_thread(slack, slack.thread(CHANNEL, report.ts)))
             _wait_done(slack, report)
             _wait(lambda: _finished(service), 60)
+            out("When every answer is in:")
             for top in (first, report):
                 out(render_thread(slack, slack.thread(CHANNEL, top.ts)))
             out(
@@ -128,6 +134,11 @@ def _say(
         mention=f"<@{BOT_USER_ID}>" in text,
     )
     return message
+
+
+def _last_bot_text(slack: SlackStub, top: StubMessage) -> str:
+    replies = [m for m in slack.thread(CHANNEL, top.ts) if m.is_bot]
+    return replies[-1].markdown if replies else ""
 
 
 def _wait_done(slack: SlackStub, message: StubMessage, timeout: float = 60) -> None:

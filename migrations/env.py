@@ -38,7 +38,11 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or os.environ.get("DATABASE_URL") or "sqlite:///blocks-slack.db"
+    url = (
+        config.get_main_option("sqlalchemy.url")
+        or os.environ.get("DATABASE_URL")
+        or "sqlite:///blocks-slack.db"
+    )
     engine = make_engine(normalize_database_url(url))
     try:
         with engine.begin() as conn:
