@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -74,17 +73,20 @@ class Service:
         self.engine.dispose()
 
     def run_until_signal(self) -> None:
-        stop = threading.Event()
+        received: list[int] = []
 
         def on_signal(signum: int, _frame: object) -> None:
-            logger.info("received %s: stopping", signal.Signals(signum).name)
-            stop.set()
+            # Only record it: a handler that takes a lock (an Event, a log line) can deadlock with the
+            # main thread it interrupts.
+            received.append(signum)
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
         logger.info("blocks-slack is up on port %s (%s)", self.port, self._describe())
-        stop.wait()
+        while not received:
+            time.sleep(0.1)
+        logger.info("received %s: stopping", signal.Signals(received[0]).name)
         started = time.monotonic()
         self.stop()
         logger.info("stopped in %.1fs", time.monotonic() - started)

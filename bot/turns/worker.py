@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 
 from bot.blocks.errors import BlocksError, BlocksRateLimited, BlocksRetryable
 from bot.slack.gateway import SlackAuthError, SlackError, SlackRateLimited, SlackUnreachable
@@ -62,8 +63,9 @@ class Worker:
         """Stop claiming; each thread finishes the step it is in (steps are short) and exits."""
         self._stopping.set()
         self._wake.set()
+        deadline = time.monotonic() + timeout
         for thread in self._pool:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     @property
     def stopping(self) -> bool:
