@@ -72,10 +72,10 @@ def _run_service(mode: str) -> int:
 
     try:
         service = build(settings, mode)  # type: ignore[arg-type]
+        service.run_until_signal()
     except StartupError as exc:
         print(f"blocks-slack: {exc}", file=sys.stderr)
         return 2
-    service.run_until_signal()
     return 0
 
 

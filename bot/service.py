@@ -55,10 +55,7 @@ class Service:
         if self.worker is not None:
             self.worker.start()
         if self.bolt is not None and self.settings.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            self._socket_handler = SocketModeHandler(self.bolt, self.settings.slack_app_token)
-            self._socket_handler.connect()
+            self._socket_handler = _connect_socket_mode(self.bolt, self.settings)
         if self.server is not None:
             self.server.start()
 
@@ -135,6 +132,22 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
         http_bolt = None if settings.socket_mode else bolt
         server = HttpServer(WebApp(engine=engine, bolt=http_bolt), host=host, port=settings.port)
     return Service(settings=settings, engine=engine, worker=worker, bolt=bolt, server=server)
+
+
+def _connect_socket_mode(bolt: App, settings: Settings) -> Any:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    # Its own client asks SLACK_API_URL (not slack.com) for the socket address: GovSlack, the stub.
+    handler: Any = SocketModeHandler(
+        bolt, settings.slack_app_token, web_client=WebClient(base_url=settings.slack_api_url, timeout=15)
+    )
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        raise StartupError(f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error')})") from None
+    except (SlackClientError, OSError) as exc:
+        raise StartupError(f"cannot open the Socket Mode connection: {one_line(exc)}") from None
+    return handler
 
 
 def one_line(error: object) -> str:

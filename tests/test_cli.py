@@ -164,3 +164,19 @@ def test_the_demo_shows_a_whole_conversation() -> None:
     assert "queued 📥" in out and "✅" in out and "[View session]" in out
     assert "```python" in out, "the long answer's code block continues across parts"
     assert time.monotonic() - started < 90
+
+
+def test_a_refused_app_token_is_named(tmp_path: Path, slack_url: str) -> None:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_APP_TOKEN": "xapp-1",
+        "BLOCKS_API_KEY": "k",
+        "PORT": "0",
+        "SLACK_API_URL": slack_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+    }
+    result = run("serve", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "blocks-slack: Slack refused SLACK_APP_TOKEN (not_allowed_token_type)"
+    )

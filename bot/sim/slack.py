@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.sim.socket_mode import SocketModeServer
 from bot.sim.wsgi import Request, json_response
 
 BOT_USER_ID = "UBOT"
@@ -82,6 +83,7 @@ class SlackStub:
             BOT_USER_ID: "blocks",
         }
         self.private_channels: set[str] = set()
+        self.socket_mode: SocketModeServer | None = None  # set to serve apps.connections.open
         self._lock = threading.RLock()
         self._counter = itertools.count(1)
         self.reset()
@@ -129,7 +131,8 @@ class SlackStub:
         token = (request.header("authorization") or "").removeprefix("Bearer ").strip()
         with self._lock:
             self.calls.append({"method": method, "params": params, "at": self.clock()})
-            if not token.startswith("xoxb-"):
+            app_level = method == "apps.connections.open" and token.startswith("xapp-")
+            if not token.startswith("xoxb-") and not app_level:
                 return json_response(start_response, 200, {"ok": False, "error": "not_authed"})
             fault = self._take_fault(method)
             if fault is not None:
@@ -162,6 +165,11 @@ class SlackStub:
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
         }
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_mode is None:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        return {"ok": True, "url": self.socket_mode.url}
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel", ""))
