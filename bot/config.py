@@ -51,6 +51,7 @@ class Settings:
     poll_age_fraction: float = 0.2
     poll_max_seconds: float = 30.0
     poll_past_deadline_seconds: float = 300.0
+    progress_edit_seconds: float = 15.0
     migrate_on_start: bool = True
     ephemeral_disk: bool = False
     log_level: str = "INFO"
@@ -129,6 +130,7 @@ class Settings:
             poll_age_fraction=reader.number("POLL_AGE_FRACTION", 0.2, minimum=0.0),
             poll_max_seconds=reader.number("POLL_MAX_SECONDS", 30.0, minimum=0.05),
             poll_past_deadline_seconds=reader.number("POLL_PAST_DEADLINE_SECONDS", 300.0, minimum=0.05),
+            progress_edit_seconds=reader.number("PROGRESS_EDIT_SECONDS", 15.0, minimum=0.0),
             migrate_on_start=reader.flag("MIGRATE_ON_START", True),
             # Heroku sets DYNO; its disk is wiped on every restart, so a SQLite file there loses state.
             ephemeral_disk=bool(env.get("DYNO")),

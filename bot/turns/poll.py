@@ -21,8 +21,6 @@ from bot.turns.lease import Lease
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_EDIT_MIN_SECONDS = 15.0
-
 
 def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
     turn, conversation = view.turn, view.conversation
@@ -86,7 +84,7 @@ def _edit_placeholder(rt: Runtime, view: TurnView, note: str | None, *, force: b
     link_pending = turn.submitted_at is not None and last_edit < turn.submitted_at
     if not force and not link_pending:
         unchanged = note == turn.placeholder_note
-        recent = rt.clock() - last_edit < PROGRESS_EDIT_MIN_SECONDS
+        recent = rt.clock() - last_edit < rt.settings.progress_edit_seconds
         if unchanged or recent:
             return False
     markdown = view.placeholder(rt.settings, note)

@@ -164,3 +164,14 @@ def test_late_answer_also_mentions_the_requester(make_rig: object) -> None:
     texts = [m.text for m in rig.bot_replies(question)]
     assert texts[-1] == "<@UALICE> the answer is ready (above)."
     assert len(texts) == 2
+
+
+def test_the_placeholder_shows_progress_while_the_agent_works(make_rig: object) -> None:
+    rig = make_rig(progress_edit_seconds=0.2)  # type: ignore[operator]
+    question = rig.say("UALICE", f"{MENTION} investigate #delay=2")
+    rig.wait_reaction(question)
+    edits = [c["params"]["text"] for c in rig.slack.calls_to("chat.update")]
+    progress = [e for e in edits if "tool call" in e]
+    assert progress, edits
+    assert "1 tool call so far" in progress[-1] and "latest: _Looking at the code…_" in progress[-1]
+    assert "[View session]" in progress[-1]
