@@ -56,7 +56,15 @@ def _make_listener(settings: Settings, record: Recorder) -> Callable[..., None]:
         if inbound is None:
             return
         result = record(inbound)
-        logger.info("event %s %s/%s: %s", body.get("event_id"), inbound.channel_id, inbound.ts, result.value)
+        quiet = result in (Recorded.DUPLICATE, Recorded.NOT_FOR_US)
+        logger.log(
+            logging.DEBUG if quiet else logging.INFO,
+            "event %s %s/%s: %s",
+            body.get("event_id"),
+            inbound.channel_id,
+            inbound.ts,
+            result.value,
+        )
 
     return record_message
 

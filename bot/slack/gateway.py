@@ -125,7 +125,8 @@ class SlackGateway:
         try:
             self._call("reactions.add", self.client.reactions_add, channel=channel, timestamp=ts, name=name)
         except SlackError as exc:
-            if exc.error != "already_reacted":
+            # Already there, or the message was deleted since: either way nothing left to do.
+            if exc.error not in ("already_reacted", "message_not_found"):
                 raise
 
     def remove_reaction(self, *, channel: str, ts: str, name: str) -> None:

@@ -181,3 +181,15 @@ def test_a_revoked_slack_token_is_retried_much_later(rig: Rig) -> None:
     turn = rig.turns()[0]
     assert "token_revoked" in (turn.last_error or "")
     assert turn.next_run_at is not None and turn.next_run_at - turn.updated_at >= 200
+
+
+def test_a_queued_reply_deleted_before_its_turn_does_not_sink_the_batch(rig: Rig) -> None:
+    question = rig.say("UALICE", f"{MENTION} work #delay=1.5")
+    rig.wait_reaction(question, messages.EYES)
+    doomed = rig.say("UBOB", "never mind this one", thread=question)
+    kept = rig.say("UCAROL", "but do this", thread=question)
+    rig.wait_reaction(kept, messages.INBOX)
+    with rig.slack._lock:
+        del rig.slack.messages[(doomed.channel, doomed.ts)]  # Bob deletes his reply
+    rig.wait_reaction(kept, timeout=30)
+    assert "but do this" in rig.blocks.snapshot()["user_messages"][-1]["message"]
