@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.turns import intake, states
@@ -89,7 +89,7 @@ def test_finishing_the_active_turn_promotes_the_waiting_one(engine: Engine) -> N
     intake.record(engine, event("1.1"), QUEUE, 100.0)
     intake.record(engine, event("1.2", thread_ts="1.1", mention=False), QUEUE, 101.0)
     with engine.begin() as conn:
-        conn.execute(Turn.__table__.update().where(Turn.phase == states.ACTIVE).values(phase=states.FINISHED))
+        conn.execute(update(Turn).where(Turn.phase == states.ACTIVE).values(phase=states.FINISHED))
         assert intake.promote_waiting(conn, 1, 105.0)
     with engine.connect() as conn:
         turn = conn.execute(select(Turn).where(Turn.phase == states.ACTIVE)).one()
@@ -99,7 +99,7 @@ def test_finishing_the_active_turn_promotes_the_waiting_one(engine: Engine) -> N
 def test_interrupt_policy_replaces_a_polled_turn(engine: Engine) -> None:
     intake.record(engine, event("1.1"), INTERRUPT, 100.0)
     with engine.begin() as conn:
-        conn.execute(Turn.__table__.update().values(step=states.POLL, lease_token="held"))
+        conn.execute(update(Turn).values(step=states.POLL, lease_token="held"))
     assert intake.record(engine, event("1.2", thread_ts="1.1", mention=False), INTERRUPT, 101.0) is (
         Recorded.INTERRUPTING
     )

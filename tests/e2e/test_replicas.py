@@ -93,10 +93,8 @@ def test_three_replicas_two_killed_answer_every_message_once(crash_rig: CrashRig
     statuses = [entry["status"] for entry in rig.blocks.log]
     assert 429 not in statuses
     assert rig.blocks.max_requests_in_window(60 / FACTOR) <= 100
-    bot_posts = [m for m in rig.slack.messages.values() if m.is_bot and m.metadata]
-    markers = [
-        (m.metadata["event_payload"]["turn_id"], m.metadata["event_payload"]["post"]) for m in bot_posts
-    ]
+    payloads = [m.metadata["event_payload"] for m in rig.slack.messages.values() if m.is_bot and m.metadata]
+    markers = [(p["turn_id"], p["post"]) for p in payloads]
     assert len(markers) == len(set(markers)), "no placeholder or answer part posted twice"
 
 

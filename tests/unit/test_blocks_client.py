@@ -6,7 +6,13 @@ import httpx
 import pytest
 
 from bot.blocks.client import BlocksClient
-from bot.blocks.errors import BlocksRateLimited, BlocksRejected, BlocksRetryable, BlocksUnknownOutcome
+from bot.blocks.errors import (
+    BlocksError,
+    BlocksRateLimited,
+    BlocksRejected,
+    BlocksRetryable,
+    BlocksUnknownOutcome,
+)
 from bot.blocks.links import rebase
 from bot.sim.blocks import BlocksSimulator, SimConfig
 
@@ -54,8 +60,6 @@ def test_create_rebases_links_and_sends_the_key_only_to_the_configured_host() ->
 
 
 def test_a_link_outside_the_api_is_refused() -> None:
-    from bot.blocks.errors import BlocksError
-
     with pytest.raises(BlocksError):
         rebase("https://evil.example/steal", API)
 
@@ -89,6 +93,7 @@ def test_a_link_outside_the_api_is_refused() -> None:
 def test_post_errors_say_whether_to_retry(status: int, body: object, error: type, detail: str) -> None:
     with pytest.raises(error) as caught:
         client(reply(status, body)).send_message(session_id=SESSION, message="x")
+    assert isinstance(caught.value, BlocksError)
     assert detail in str(caught.value) and caught.value.status == status
 
 
@@ -101,11 +106,11 @@ def test_retry_after_is_honoured_in_seconds_or_as_a_date() -> None:
     with pytest.raises(BlocksRateLimited) as caught:
         client(reply(429, {}, {"Retry-After": "7"})).read_thread(session_id=SESSION, thread_id=THREAD)
     assert caught.value.retry_after == 7
-    with pytest.raises(BlocksRetryable) as caught:
+    with pytest.raises(BlocksRetryable) as unavailable:
         client(reply(503, {}, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})).read_thread(
             session_id=SESSION, thread_id=THREAD
         )
-    assert caught.value.retry_after == 0
+    assert unavailable.value.retry_after == 0
 
 
 def _raise(exc: Exception) -> Callable[[httpx.Request], httpx.Response]:

@@ -8,8 +8,8 @@ from bot.slack.events import classify
 BOT = "UBOT"
 
 
-def run(event: dict[str, Any], *, allow_external: bool = False, **body: Any) -> Any:
-    payload = {**envelope(event), **body}
+def run(event: dict[str, Any], *, allow_external: bool = False, body: dict[str, Any] | None = None) -> Any:
+    payload = {**envelope(event), **(body or {})}
     return classify(payload, payload["event"], bot_user_id=BOT, allow_external_users=allow_external)
 
 
@@ -97,4 +97,4 @@ def test_users_of_other_organizations() -> None:
     assert run(event) is None
     assert run(event, allow_external=True) is not None
     grid = {"authorizations": [{"team_id": "T0001"}, {"team_id": "T0OTHER"}]}
-    assert run(event, **grid) is not None, "another workspace of the same Enterprise Grid org is ours"
+    assert run(event, body=grid) is not None, "another workspace of the same Enterprise Grid org is ours"
