@@ -104,8 +104,10 @@ class Turn(Base):
             sqlite_where=text("phase = 'waiting'"),
             postgresql_where=text("phase = 'waiting'"),
         ),
+        # Claims read the most overdue turn of one step from here (see turns/lease.py).
         Index(
-            "ix_turns_due",
+            "ix_turns_step_due",
+            "step",
             "next_run_at",
             sqlite_where=text("next_run_at IS NOT NULL"),
             postgresql_where=text("next_run_at IS NOT NULL"),

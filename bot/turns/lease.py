@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, or_, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 
 from bot.blocks.budget import Budget
 from bot.db.models import Turn
@@ -68,55 +68,63 @@ class _NothingClaimed(Exception):
 
 
 def claim_next(engine: Engine, budget: Budget, *, now: float, lease_seconds: float) -> Claimed | None:
-    """Claim the most urgent due turn. Slack-only steps need nothing; Blocks steps need a budget token,
-    taken in the same transaction (undone if no turn is claimed after all)."""
+    """Claim the most urgent due turn. Slack-only steps need nothing; a Blocks step needs a token from
+    the key's budget, taken in the same transaction (undone if no turn is claimed after all).
+
+    One indexed query per step, in priority order: what a person is waiting to see comes first, and
+    within a step the most overdue turn. Each query reads (step, next_run_at) from one index, so its
+    cost does not grow with the number of turns in flight.
+    """
     token = str(uuid.uuid4())
     try:
         with engine.begin() as conn:
-            step = _claim(conn, token, now, lease_seconds, states.SLACK_ONLY_STEPS)
-            if step is None:
-                candidate = conn.execute(
-                    _due(now, states.BLOCKS_STEPS).with_only_columns(Turn.step).limit(1)
-                ).first()
-                if candidate is None:
-                    return None
-                if not budget.take(conn, now, for_poll=candidate.step == states.POLL):
-                    return None
-                step = _claim(conn, token, now, lease_seconds, states.BLOCKS_STEPS)
-                if step is None:
+            for step in SLACK_PRIORITY:
+                turn_id = _claim(conn, token, now, lease_seconds, step)
+                if turn_id is not None:
+                    return Claimed(Lease(engine, turn_id, token, lease_seconds), step)
+            for step in BLOCKS_PRIORITY:
+                if conn.execute(_due(now, step).limit(1)).first() is None:
+                    continue
+                if not budget.take(conn, now, for_poll=step == states.POLL):
+                    return None  # creates go first: no token for them means none for polls either
+                turn_id = _claim(conn, token, now, lease_seconds, step)
+                if turn_id is None:
                     raise _NothingClaimed  # roll the token back
+                return Claimed(Lease(engine, turn_id, token, lease_seconds), step)
     except _NothingClaimed:
         return None
-    turn_id, step_name = step
-    return Claimed(lease=Lease(engine, turn_id, token, lease_seconds), step=step_name)
+    return None
 
 
-def _due(now: float, steps: tuple[str, ...]) -> Any:
-    # Creates and follow-ups first (a person is waiting for the first sign of life), then the most
-    # overdue poll.
+# What a person is waiting for first: the 👀 and placeholder, then an answer, then the rest.
+SLACK_PRIORITY = (states.START, states.DELIVER, states.INBOX, states.CLOSE)
+BLOCKS_PRIORITY = (states.SUBMIT, states.POLL)
+
+
+def _due(now: float, step: str) -> Any:
     return (
         select(Turn.id)
         .where(
+            Turn.step == step,
+            Turn.next_run_at.is_not(None),
             Turn.next_run_at <= now,
-            Turn.step.in_(steps),
             or_(Turn.lease_until.is_(None), Turn.lease_until < now),
         )
-        .order_by(case((Turn.step == states.SUBMIT, 0), else_=1), Turn.next_run_at)
+        .order_by(Turn.next_run_at)
     )
 
 
-def _claim(
-    conn: Connection, token: str, now: float, lease_seconds: float, steps: tuple[str, ...]
-) -> tuple[int, str] | None:
-    candidate = _due(now, steps).limit(1).with_for_update(skip_locked=True).scalar_subquery()
+def _claim(conn: Connection, token: str, now: float, lease_seconds: float, step: str) -> int | None:
+    candidate = _due(now, step).limit(1).with_for_update(skip_locked=True).scalar_subquery()
     row = conn.execute(
         update(Turn)
         .where(
             Turn.id == candidate,
+            Turn.step == step,
             Turn.next_run_at <= now,
             or_(Turn.lease_until.is_(None), Turn.lease_until < now),
         )
         .values(lease_token=token, lease_until=now + lease_seconds, attempts=Turn.attempts + 1)
-        .returning(Turn.id, Turn.step)
+        .returning(Turn.id)
     ).first()
-    return None if row is None else (int(row.id), str(row.step))
+    return None if row is None else int(row.id)

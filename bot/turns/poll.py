@@ -100,4 +100,5 @@ def _edit_placeholder(rt: Runtime, view: TurnView, note: str | None, *, force: b
 
 def _polling_turns(rt: Runtime) -> int:
     with rt.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).where(Turn.step == states.POLL)).scalar_one())
+        query = select(func.count()).where(Turn.step == states.POLL, Turn.next_run_at.is_not(None))
+        return int(conn.execute(query).scalar_one())
