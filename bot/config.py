@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from bot.db.engine import normalize_database_url
@@ -52,6 +52,11 @@ class Settings:
     poll_max_seconds: float = 30.0
     poll_past_deadline_seconds: float = 300.0
     progress_edit_seconds: float = 15.0
+    slack_tier3_per_minute: float = 50.0
+    slack_posts_per_minute_per_channel: float = 60.0
+    # Rate limits are counted per window: Blocks' and Slack's are per minute (see `compressed`).
+    rate_window_seconds: float = 60.0
+    time_scale: float = 1.0
     migrate_on_start: bool = True
     ephemeral_disk: bool = False
     log_level: str = "INFO"
@@ -101,7 +106,7 @@ class Settings:
         headroom = reader.number("BLOCKS_RATE_HEADROOM", 0.1, minimum=0.0)
         if headroom >= 0.9:
             raise ConfigError("BLOCKS_RATE_HEADROOM must be below 0.9 (a fraction of the limit kept unused)")
-        return cls(
+        settings = cls(
             slack_bot_token=bot_token,
             slack_signing_secret=signing_secret,
             slack_app_token=app_token,
@@ -131,10 +136,34 @@ class Settings:
             poll_max_seconds=reader.number("POLL_MAX_SECONDS", 30.0, minimum=0.05),
             poll_past_deadline_seconds=reader.number("POLL_PAST_DEADLINE_SECONDS", 300.0, minimum=0.05),
             progress_edit_seconds=reader.number("PROGRESS_EDIT_SECONDS", 15.0, minimum=0.0),
+            slack_tier3_per_minute=reader.number("SLACK_TIER3_PER_MINUTE", 50, minimum=2),
+            slack_posts_per_minute_per_channel=reader.number(
+                "SLACK_POSTS_PER_MINUTE_PER_CHANNEL", 60, minimum=2
+            ),
             migrate_on_start=reader.flag("MIGRATE_ON_START", True),
             # Heroku sets DYNO; its disk is wiped on every restart, so a SQLite file there loses state.
             ephemeral_disk=bool(env.get("DYNO")),
             log_level=reader.text("LOG_LEVEL", "INFO").upper(),
+        )
+        return settings.compressed(reader.number("TIME_SCALE", 1.0, minimum=1.0))
+
+    def compressed(self, factor: float) -> Settings:
+        """For tests and benchmarks against the simulators: the same policy with time running `factor`
+        times faster (every policy duration, and the minute that rate limits are counted in, divided by
+        it). Timeouts and leases are real time and stay as they are."""
+        if factor == 1.0:
+            return self
+        return replace(
+            self,
+            turn_deadline_seconds=self.turn_deadline_seconds / factor,
+            turn_horizon_seconds=self.turn_horizon_seconds / factor,
+            late_answer_seconds=self.late_answer_seconds / factor,
+            poll_first_seconds=self.poll_first_seconds / factor,
+            poll_max_seconds=self.poll_max_seconds / factor,
+            poll_past_deadline_seconds=self.poll_past_deadline_seconds / factor,
+            progress_edit_seconds=self.progress_edit_seconds / factor,
+            rate_window_seconds=self.rate_window_seconds / factor,
+            time_scale=self.time_scale * factor,
         )
 
 

@@ -26,6 +26,7 @@ from bot.db import migrate
 from bot.db.engine import make_engine
 from bot.slack.app import create_app
 from bot.slack.gateway import SlackGateway
+from bot.slack.pacing import SlackPacer, SlackTiers
 from bot.turns import intake
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
@@ -173,9 +174,21 @@ def _build_worker(settings: Settings, engine: Engine, slack_client: WebClient) -
     )
     budget = Budget(
         api_key=settings.blocks_api_key,
-        policy=BudgetPolicy.for_limit(settings.blocks_rate_limit_per_minute, settings.blocks_rate_headroom),
+        policy=BudgetPolicy.for_limit(
+            settings.blocks_rate_limit_per_minute,
+            settings.blocks_rate_headroom,
+            window=settings.rate_window_seconds,
+        ),
     )
-    rt = Runtime(
-        settings=settings, engine=engine, blocks=blocks, slack=SlackGateway(slack_client), budget=budget
+    pacer = SlackPacer(
+        engine,
+        bot_token=settings.slack_bot_token,
+        tiers=SlackTiers(
+            tier3_per_minute=settings.slack_tier3_per_minute,
+            posts_per_minute_per_channel=settings.slack_posts_per_minute_per_channel,
+            window=settings.rate_window_seconds,
+        ),
     )
+    gateway = SlackGateway(slack_client, pacer=pacer)
+    rt = Runtime(settings=settings, engine=engine, blocks=blocks, slack=gateway, budget=budget)
     return Worker(rt, threads=settings.worker_threads)

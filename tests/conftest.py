@@ -169,6 +169,8 @@ def rig_settings(blocks_url: str, slack_url: str, database_url: str, **overrides
         "worker_threads": 2,
         # A generous budget keeps the tests quick; the rate-limit tests set their own.
         "blocks_rate_limit_per_minute": 6000,
+        "slack_tier3_per_minute": 6000,
+        "slack_posts_per_minute_per_channel": 6000,
     }
     return replace(settings, **{**values, **overrides})
 

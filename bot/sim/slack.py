@@ -84,6 +84,8 @@ class SlackStub:
         }
         self.private_channels: set[str] = set()
         self.socket_mode: SocketModeServer | None = None  # set to serve apps.connections.open
+        # Slack's rate tiers, off unless set: method → (calls, window seconds); postMessage per channel.
+        self.limits: dict[str, tuple[int, float]] = {}
         self._lock = threading.RLock()
         self._counter = itertools.count(1)
         self.reset()
@@ -93,6 +95,8 @@ class SlackStub:
             self.messages: dict[tuple[str, str], StubMessage] = {}
             self.calls: list[dict[str, Any]] = []
             self.faults: list[StubFault] = []
+            self.rate_limited_calls = 0
+            self._windows: dict[tuple[str, str], list[float]] = {}
 
     # -- a person writes (tests and the demo) -------------------------------------------------------
 
@@ -134,7 +138,7 @@ class SlackStub:
             app_level = method == "apps.connections.open" and token.startswith("xapp-")
             if not token.startswith("xoxb-") and not app_level:
                 return json_response(start_response, 200, {"ok": False, "error": "not_authed"})
-            fault = self._take_fault(method)
+            fault = self._take_fault(method) or self._over_limit(method, params)
             if fault is not None:
                 if fault.error == "ratelimited":
                     headers = {"Retry-After": str(fault.retry_after)}
@@ -145,6 +149,21 @@ class SlackStub:
                 return json_response(start_response, 200, {"ok": False, "error": "unknown_method"})
             body = handler(params)
         return json_response(start_response, 200, body)
+
+    def _over_limit(self, method: str, params: dict[str, Any]) -> StubFault | None:
+        """Slack's tiers as sliding windows: `ratelimited` once a method's window is full."""
+        if method not in self.limits:
+            return None
+        limit, window = self.limits[method]
+        channel = str(params.get("channel", "")) if method == "chat.postMessage" else ""
+        now = self.clock()
+        recent = self._windows.setdefault((method, channel), [])
+        recent[:] = [at for at in recent if at > now - window]
+        if len(recent) >= limit:
+            self.rate_limited_calls += 1
+            return StubFault(method, "ratelimited", 1, retry_after=max(1, int(window / 10)))
+        recent.append(now)
+        return None
 
     def _take_fault(self, method: str) -> StubFault | None:
         for fault in self.faults:

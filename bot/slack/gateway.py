@@ -22,6 +22,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.slack.pacing import SlackPacer
+
 logger = logging.getLogger(__name__)
 
 _UNREACHABLE = {
@@ -81,8 +83,11 @@ class ThreadMessage:
 
 
 class SlackGateway:
-    def __init__(self, client: WebClient, *, bot_user_id: str | None = None) -> None:
+    def __init__(
+        self, client: WebClient, *, pacer: SlackPacer | None = None, bot_user_id: str | None = None
+    ) -> None:
         self.client = client
+        self.pacer = pacer
         self.bot_user_id = bot_user_id
         self._names: OrderedDict[str, str] = OrderedDict()
         self._names_lock = threading.Lock()
@@ -98,6 +103,7 @@ class SlackGateway:
         markdown: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> str:
+        self._pace("chat.postMessage", channel, essential=True)
         response = self._call(
             "chat.postMessage",
             self.client.chat_postMessage,
@@ -111,7 +117,12 @@ class SlackGateway:
         )
         return str(response["ts"])
 
-    def update(self, *, channel: str, ts: str, text: str, markdown: str | None = None) -> None:
+    def update(
+        self, *, channel: str, ts: str, text: str, markdown: str | None = None, essential: bool = True
+    ) -> bool:
+        """Edit a message; a non-essential edit (progress) is dropped when Slack's budget is short."""
+        if not self._pace("chat.update", channel, essential=essential):
+            return False
         self._call(
             "chat.update",
             self.client.chat_update,
@@ -120,8 +131,11 @@ class SlackGateway:
             text=text,
             blocks=_markdown_blocks(markdown) or [],
         )
+        return True
 
-    def add_reaction(self, *, channel: str, ts: str, name: str) -> None:
+    def add_reaction(self, *, channel: str, ts: str, name: str, essential: bool = True) -> None:
+        if not self._pace("reactions.add", channel, essential=essential):
+            return
         try:
             self._call("reactions.add", self.client.reactions_add, channel=channel, timestamp=ts, name=name)
         except SlackError as exc:
@@ -130,6 +144,9 @@ class SlackGateway:
                 raise
 
     def remove_reaction(self, *, channel: str, ts: str, name: str) -> None:
+        """Always best effort: a 👀 left beside the ✅ is better than a delayed answer."""
+        if not self._pace("reactions.remove", channel, essential=False):
+            return
         try:
             self._call(
                 "reactions.remove", self.client.reactions_remove, channel=channel, timestamp=ts, name=name
@@ -204,12 +221,27 @@ class SlackGateway:
 
     # -- plumbing -----------------------------------------------------------------------------------
 
+    def _pace(self, method: str, channel: str, *, essential: bool) -> bool:
+        """True when the call may go now; False when a non-essential call is dropped."""
+        if self.pacer is None:
+            return True
+        wait = self.pacer.acquire(method, channel, essential=essential)
+        if wait <= 0:
+            return True
+        if essential:
+            raise SlackRateLimited(method, wait)
+        logger.debug("%s dropped: Slack budget for it is short", method)
+        return False
+
     def _call(self, method: str, function: Callable[..., Any], **kwargs: Any) -> Any:
         params = {key: value for key, value in kwargs.items() if value is not None}
         try:
             return function(**params)
         except SlackApiError as exc:
-            raise _classify(method, exc) from None
+            error = _classify(method, exc)
+            if isinstance(error, SlackRateLimited) and self.pacer is not None:
+                self.pacer.rate_limited(method, str(params.get("channel", "")), error.retry_after)
+            raise error from None
         except SlackClientError as exc:
             raise SlackTransient(method, f"client error: {type(exc).__name__}") from None
         except OSError as exc:

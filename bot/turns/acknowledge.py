@@ -21,7 +21,7 @@ def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
     for message in view.messages:
         if message.inbox_reacted:
             continue
-        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.INBOX)
+        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.INBOX, essential=False)
         with lease.transaction(rt.clock()) as conn:
             conn.execute(
                 update(InboundMessage).where(InboundMessage.id == message.id).values(inbox_reacted=True)
@@ -43,7 +43,7 @@ def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
 def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
     """👀 on every message of the turn, then the placeholder reply that will become the answer."""
     for message in view.messages:
-        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.EYES)
+        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.EYES, essential=False)
         if message.queued:
             rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.INBOX)
     turn = view.turn
@@ -73,5 +73,5 @@ def run_close(rt: Runtime, lease: Lease, view: TurnView) -> None:
         )
     for message in view.messages:
         rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.EYES)
-        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.STOPPED)
+        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.STOPPED, essential=False)
     lease.release(rt.clock(), next_run_at=None, step=states.DONE)

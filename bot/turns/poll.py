@@ -89,13 +89,16 @@ def _edit_placeholder(rt: Runtime, view: TurnView, note: str | None, *, force: b
             return False
     markdown = view.placeholder(rt.settings, note)
     try:
-        rt.slack.update(
-            channel=view.channel, ts=turn.placeholder_ts, text=fallback_text(markdown), markdown=markdown
+        return rt.slack.update(
+            channel=view.channel,
+            ts=turn.placeholder_ts,
+            text=fallback_text(markdown),
+            markdown=markdown,
+            essential=force,
         )
     except SlackError as exc:
         logger.info("turn %s: progress edit dropped (%s)", turn.id, exc.error)
         return False
-    return True
 
 
 def _polling_turns(rt: Runtime) -> int:

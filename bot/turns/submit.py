@@ -147,13 +147,18 @@ def _show_session_link(rt: Runtime, lease: Lease, view: TurnView) -> None:
         return
     markdown = view.placeholder(rt.settings)
     try:
-        rt.slack.update(
-            channel=view.channel, ts=view.turn.placeholder_ts, text=fallback_text(markdown), markdown=markdown
+        shown = rt.slack.update(
+            channel=view.channel,
+            ts=view.turn.placeholder_ts,
+            text=fallback_text(markdown),
+            markdown=markdown,
+            essential=False,
         )
     except SlackError as exc:
         logger.info("turn %s: placeholder link not shown yet (%s)", view.turn.id, exc.error)
         return
-    lease.save(rt.clock(), placeholder_updated_at=rt.clock())
+    if shown:
+        lease.save(rt.clock(), placeholder_updated_at=rt.clock())
 
 
 def _is_private(rt: Runtime, view: TurnView) -> bool:

@@ -3,7 +3,7 @@ random moments during 200 turns. Every message is answered exactly once, nothing
 simulator never sees more requests in a window than the key allows.
 
 Time is compressed by FACTOR: the simulator's rate-limit window is 60/FACTOR seconds (still 100 requests
-a window), and the bot is told its key allows 100·FACTOR requests a minute.
+a window), and the bot runs with TIME_SCALE=FACTOR (its minute, and every policy duration, divided by it).
 """
 
 from __future__ import annotations

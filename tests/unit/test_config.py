@@ -91,3 +91,11 @@ def test_knobs() -> None:
     assert s.busy_policy == "interrupt" and s.private_sessions and s.allow_external_users
     assert s.turn_deadline_seconds == 300 and s.turn_horizon_seconds == 7200
     assert s.blocks_agent == "codex" and s.port == 8080
+
+
+def test_time_scale_compresses_policy_durations_and_the_rate_minute() -> None:
+    s = settings(TIME_SCALE="20", LEASE_SECONDS="60", BLOCKS_TIMEOUT_SECONDS="30")
+    assert s.turn_deadline_seconds == 90 and s.poll_first_seconds == 0.15 and s.rate_window_seconds == 3
+    assert s.lease_seconds == 60 and s.blocks_timeout_seconds == 30, "real time stays real"
+    with pytest.raises(ConfigError, match="TIME_SCALE"):
+        settings(TIME_SCALE="0.5")

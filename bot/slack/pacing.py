@@ -1,0 +1,89 @@
+"""Slack's rate tiers, kept by every replica together: one database token bucket per method and
+workspace (`chat.update`, `reactions.add`, `reactions.remove`: Tier 3, about 50 a minute) and one per
+channel for `chat.postMessage` (about one a second).
+
+Calls are essential (the placeholder, the answer, ✅) or not (progress edits, 👀, 📥, removing 👀). A
+non-essential call must leave part of the bucket for the essential ones and is dropped when it cannot:
+progress is dropped before any answer is delayed. An essential call with no token left raises
+`SlackRateLimited` with the wait, so the worker reschedules the step instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from bot.db.token_bucket import BucketSize, TokenBucket
+
+logger = logging.getLogger(__name__)
+
+WORKSPACE_METHODS = ("chat.update", "reactions.add", "reactions.remove")
+PER_CHANNEL_METHODS = ("chat.postMessage",)
+
+
+@dataclass(frozen=True)
+class SlackTiers:
+    tier3_per_minute: float = 50.0
+    posts_per_minute_per_channel: float = 60.0
+    headroom: float = 0.1
+    window: float = 60.0  # the minute the tiers are counted in (shorter only when time is compressed)
+    # Share of a bucket that non-essential calls must leave for essential ones.
+    essential_share: float = 0.4
+
+
+class SlackPacer:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        bot_token: str,
+        tiers: SlackTiers,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.tiers = tiers
+        self.clock = clock
+        # Buckets are per workspace; in single-workspace mode the bot token names the workspace.
+        self.workspace = hashlib.sha256(bot_token.encode()).hexdigest()[:16]
+        # Slack tolerates short bursts within its per-minute tiers: a third of the minute may come at once
+        # (👀 on several queued replies, the parts of a long answer).
+        self._tier3 = BucketSize.within(
+            tiers.tier3_per_minute, tiers.headroom, burst=0.3, window=tiers.window
+        )
+        self._posts = BucketSize.within(
+            tiers.posts_per_minute_per_channel, tiers.headroom, burst=0.1, window=tiers.window
+        )
+
+    def acquire(self, method: str, channel: str, *, essential: bool) -> float:
+        """0 when the call may go now; otherwise the seconds to wait (the call must not be made)."""
+        bucket = self._bucket(method, channel)
+        if bucket is None:
+            return 0.0
+        keep = 0.0 if essential else max(1.0, bucket.size.capacity * self.tiers.essential_share)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if bucket.take(conn, now, keep=keep):
+                return 0.0
+            bucket.ensure(conn, now)
+            if bucket.take(conn, now, keep=keep):
+                return 0.0
+            return max(bucket.wait(conn, now, keep=keep), 0.05)
+
+    def rate_limited(self, method: str, channel: str, retry_after: float) -> None:
+        """Slack answered 429 anyway (another app shares the workspace's limit): pause the bucket."""
+        bucket = self._bucket(method, channel)
+        if bucket is not None:
+            with self.engine.begin() as conn:
+                bucket.rate_limited(conn, self.clock(), retry_after)
+
+    def _bucket(self, method: str, channel: str) -> TokenBucket | None:
+        if method in WORKSPACE_METHODS:
+            return TokenBucket(f"slack:{self.workspace}:{method}", self._tier3)
+        if method in PER_CHANNEL_METHODS:
+            return TokenBucket(f"slack:{self.workspace}:{method}:{channel}", self._posts)
+        return None
