@@ -134,21 +134,27 @@ class SlackStub:
         params = request.params()
         token = (request.header("authorization") or "").removeprefix("Bearer ").strip()
         with self._lock:
-            self.calls.append({"method": method, "params": params, "at": self.clock()})
-            app_level = method == "apps.connections.open" and token.startswith("xapp-")
-            if not token.startswith("xoxb-") and not app_level:
-                return json_response(start_response, 200, {"ok": False, "error": "not_authed"})
-            fault = self._take_fault(method) or self._over_limit(method, params)
-            if fault is not None:
-                if fault.error == "ratelimited":
-                    headers = {"Retry-After": str(fault.retry_after)}
-                    return json_response(start_response, 429, {"ok": False, "error": "ratelimited"}, headers)
-                return json_response(start_response, 200, {"ok": False, "error": fault.error})
-            handler = getattr(self, "_" + method.replace(".", "_"), None)
-            if handler is None:
-                return json_response(start_response, 200, {"ok": False, "error": "unknown_method"})
-            body = handler(params)
-        return json_response(start_response, 200, body)
+            call: dict[str, Any] = {"method": method, "params": params, "at": self.clock()}
+            self.calls.append(call)
+            status, body, headers = self._answer(method, params, token)
+            call["ok"] = bool(body.get("ok"))
+        return json_response(start_response, status, body, headers)
+
+    def _answer(
+        self, method: str, params: dict[str, Any], token: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        app_level = method == "apps.connections.open" and token.startswith("xapp-")
+        if not token.startswith("xoxb-") and not app_level:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        fault = self._take_fault(method) or self._over_limit(method, params)
+        if fault is not None:
+            if fault.error == "ratelimited":
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
+            return 200, {"ok": False, "error": fault.error}, {}
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        return 200, handler(params), {}
 
     def _over_limit(self, method: str, params: dict[str, Any]) -> StubFault | None:
         """Slack's tiers as sliding windows: `ratelimited` once a method's window is full."""
