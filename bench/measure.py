@@ -36,7 +36,9 @@ def answer_text(index: int, agent: str) -> str:
     return f"ANSWER[{index}] from {agent}: done."
 
 
-def collect(name: str, specs: list[TurnSpec], blocks: BlocksSimulator, slack: SlackStub, scale: float) -> SideResult:
+def collect(
+    name: str, specs: list[TurnSpec], blocks: BlocksSimulator, slack: SlackStub, scale: float
+) -> SideResult:
     available = _available_at(blocks)
     visible = _visible_at(slack)
     result = SideResult(

@@ -17,9 +17,10 @@ import httpx
 import pytest
 
 from bot.sim.events import EventSender
+from bot.sim.process import BotProcess
 from bot.sim.slack import BOT_USER_ID, StubMessage
 from bot.slack import messages
-from tests.e2e.processes import BotProcess, CrashRig
+from tests.e2e.processes import CrashRig
 
 pytestmark = pytest.mark.slow
 FACTOR = 20
