@@ -50,6 +50,9 @@ def collect(
         busiest_minute=blocks.max_requests_in_window(60 / scale),
         slack_ratelimited=slack.rate_limited_calls,
     )
+    polls = [entry["at"] for entry in blocks.log if entry["method"] == "GET"]
+    if len(polls) > 1:
+        result.extra["polls_per_minute"] = len(polls) / ((polls[-1] - polls[0]) * scale / 60)
     for spec in specs:
         if spec.index not in visible or spec.index not in available:
             continue

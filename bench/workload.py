@@ -30,7 +30,8 @@ def workload(*, running: float, minutes: float, seed: int, channels: int = 20) -
     """Arrivals for `minutes` at the rate that keeps `running` turns in flight on average (Little's law)."""
     rng = random.Random(seed)
     rate = running / mean_duration()  # arrivals per simulated second
-    turns, now = [], 0.0
+    turns: list[TurnSpec] = []
+    now = 0.0
     while True:
         now += rng.expovariate(rate)
         if now > minutes * 60:

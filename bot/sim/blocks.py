@@ -154,6 +154,14 @@ class BlocksSimulator:
         with self._lock:
             self._reset()
 
+    def seed_running_turn(self, *, session_id: str, thread_id: str, agent: str = "claude") -> None:
+        """A session whose turn never finishes, as if created earlier (benchmarks with many turns)."""
+        with self._lock:
+            now = self.clock()
+            session = _Session(session_id, agent, False, now, [thread_id])
+            self.sessions[session_id] = session
+            self.threads[thread_id] = _Thread(thread_id, session_id, "seeded", now, None, "")
+
     def inject(self, **fault: Any) -> None:
         """Add a fault (see `Fault`), as `POST /_sim/faults` does."""
         with self._lock:

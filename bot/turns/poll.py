@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.blocks.errors import BlocksRejected
 from bot.db.models import Turn
@@ -18,6 +18,7 @@ from bot.turns import states
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
 from bot.turns.lease import Lease
+from bot.turns.schedule import crowding
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +65,10 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         shown = _edit_placeholder(rt, view, note, force=False)
         if shown:
             updates.update(placeholder_note=note, placeholder_updated_at=now)
-    interval = rt.settings.poll_policy.interval(
-        age=now - (turn.submitted_at or turn.requested_at),
-        polling_turns=_polling_turns(rt),
-        budget=rt.budget.policy,
-        past_deadline=past_deadline,
+    policy = rt.settings.poll_policy
+    crowded = rt.crowding.get(now, lambda: _crowding(rt, now))
+    interval = policy.interval(
+        now - (turn.submitted_at or turn.requested_at), past_deadline=past_deadline, crowding=crowded
     )
     lease.release(now, next_run_at=now + interval, polls=turn.polls + 1, failures=0, **updates)
 
@@ -101,7 +101,16 @@ def _edit_placeholder(rt: Runtime, view: TurnView, note: str | None, *, force: b
         return False
 
 
-def _polling_turns(rt: Runtime) -> int:
+def _crowding(rt: Runtime, now: float) -> float:
+    """Read the age of every polling turn (one indexed query) and compare their wish with the budget."""
     with rt.engine.connect() as conn:
-        query = select(func.count()).where(Turn.step == states.POLL, Turn.next_run_at.is_not(None))
-        return int(conn.execute(query).scalar_one())
+        rows = conn.execute(
+            select(Turn.submitted_at, Turn.requested_at, Turn.deadline_at).where(
+                Turn.step == states.POLL, Turn.next_run_at.is_not(None)
+            )
+        ).all()
+    polling = [
+        (now - (row.submitted_at or row.requested_at), row.deadline_at is not None and now >= row.deadline_at)
+        for row in rows
+    ]
+    return crowding(rt.settings.poll_policy, polling, rt.budget.policy.polls_per_second)

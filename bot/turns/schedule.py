@@ -1,32 +1,64 @@
-"""When to run a step again: poll intervals that grow with a turn's age, and backoff after errors."""
+"""When to run a step again: poll intervals that grow with a turn's age and share the key's budget
+fairly, and backoff after errors."""
 
 from __future__ import annotations
 
+import math
 import random
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-from bot.blocks.budget import BudgetPolicy
 
 MAX_BACKOFF_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
 class PollPolicy:
-    first_seconds: float = 3.0
-    age_fraction: float = 0.2
-    max_seconds: float = 30.0
+    """A turn is polled every `first_seconds` while young, then at `age_fraction` of its age (so the
+    answer of a long turn waits a small share of its duration), capped at `max_seconds`, and every
+    `past_deadline_seconds` once past its deadline. Defaults chosen with the benchmark (bench/)."""
+
+    first_seconds: float = 3.5
+    age_fraction: float = 0.08
+    max_seconds: float = 120.0
     past_deadline_seconds: float = 300.0
 
-    def interval(self, *, age: float, polling_turns: int, budget: BudgetPolicy, past_deadline: bool) -> float:
-        """A young turn is polled every few seconds, an older one at a fraction of its age (capped), one
-        past its deadline every few minutes; never faster than the key's budget allows for all polling
-        turns, so under load every turn slows down alike and none starves."""
+    def wanted(self, age: float, *, past_deadline: bool) -> float:
         if past_deadline:
-            wanted = self.past_deadline_seconds
-        else:
-            wanted = min(max(age * self.age_fraction, self.first_seconds), self.max_seconds)
-        fair_share = polling_turns / budget.polls_per_second
-        return max(wanted, fair_share)
+            return self.past_deadline_seconds
+        return min(max(age * self.age_fraction, self.first_seconds), self.max_seconds)
+
+    def interval(self, age: float, *, past_deadline: bool, crowding: float = 1.0) -> float:
+        """The wanted interval, stretched by `crowding` (see `crowding`) when the budget is short."""
+        return self.wanted(age, past_deadline=past_deadline) * max(1.0, crowding)
+
+
+def crowding(policy: PollPolicy, polling: Iterable[tuple[float, bool]], polls_per_second: float) -> float:
+    """How many times more polls all running turns want than the budget allows (at least 1).
+
+    `polling` is (age, past deadline) of every turn being polled. Stretching every interval by this
+    factor keeps the total within the budget while young turns stay faster than old ones: under load
+    every turn slows down alike, and none starves.
+    """
+    demand = sum(1.0 / policy.wanted(age, past_deadline=late) for age, late in polling)
+    return max(1.0, demand / polls_per_second) if polls_per_second > 0 else math.inf
+
+
+class CrowdingCache:
+    """The crowding factor, recomputed at most every `seconds` per process (it reads every polling turn)."""
+
+    def __init__(self, seconds: float = 2.0) -> None:
+        self.seconds = seconds
+        self._value = 1.0
+        self._at = -math.inf
+        self._lock = threading.Lock()
+
+    def get(self, now: float, compute: Callable[[], float]) -> float:
+        with self._lock:
+            if now - self._at >= self.seconds:
+                self._value = compute()
+                self._at = now
+            return self._value
 
 
 def backoff(failures: int, retry_after: float | None = None) -> float:

@@ -1,0 +1,179 @@
+"""`python -m bench [--quick] [--only NAME …] [--record]`: every scenario, printed as Markdown.
+
+Time is compressed: the simulators' turn durations and rate-limit windows, and the bot's policy
+durations and rate minute (TIME_SCALE), are all divided by one factor per scenario, shown in its
+heading. Latencies are reported in simulated seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.measure import SideResult, percentile
+from bench.scenarios import Load, compare, intake, memory, replicas
+
+FULL = {
+    "light": Load(running=8, minutes=60, scale=20),
+    "heavy": Load(running=200, minutes=20, scale=10),
+    "replicas": Load(running=50, minutes=20, scale=20),
+    "intake": 2000,
+    "memory": 10_000,
+}
+QUICK = {
+    "light": Load(running=8, minutes=8, scale=60),
+    "heavy": Load(running=40, minutes=4, scale=60),
+    "replicas": Load(running=20, minutes=3, scale=60),
+    "intake": 1000,
+    "memory": 2000,
+}
+RESULTS = Path(__file__).parent / "RESULTS.md"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller loads, under 3 minutes")
+    parser.add_argument("--only", nargs="*", choices=list(FULL), help="run only these scenarios")
+    parser.add_argument("--record", action="store_true", help=f"also write {RESULTS.name}")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("BLOCKS_SLACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="database for the replicas scenario",
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    names = args.only or list(plan)
+    lines = [_header(args.quick)]
+
+    def emit(text: str) -> None:
+        lines.append(text)
+        print(text, flush=True)
+
+    print(lines[0], flush=True)
+    started = time.monotonic()
+    runners: dict[str, Callable[[], None]] = {
+        "light": lambda: _compare_section(emit, "light", plan["light"]),  # type: ignore[arg-type]
+        "heavy": lambda: _compare_section(emit, "heavy", plan["heavy"]),  # type: ignore[arg-type]
+        "replicas": lambda: _replicas_section(emit, plan["replicas"], args.postgres),  # type: ignore[arg-type]
+        "intake": lambda: _intake_section(emit, int(plan["intake"])),  # type: ignore[call-overload]
+        "memory": lambda: _memory_section(emit, int(plan["memory"])),  # type: ignore[call-overload]
+    }
+    for name in names:
+        runners[name]()
+    emit(f"\nTotal time: {time.monotonic() - started:.0f} s")
+    if args.record:
+        RESULTS.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+def _header(quick: bool) -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return (
+        f"# blocks-slack benchmark ({'quick' if quick else 'full'} run)\n\n"
+        f"Machine: {os.cpu_count()} cores, {cpu}; Python {sys.version.split()[0]}; "
+        f"{time.strftime('%Y-%m-%d')}.\n"
+        "Blocks: 100 requests in any sliding 60 s window per key, 429 without Retry-After. Slack: Tier 3 at "
+        "50 a minute per method, chat.postMessage 60 a minute per channel. Bot: shipped defaults (headroom "
+        "10%, SQLite unless said otherwise). Latencies in simulated seconds."
+    )
+
+
+def _compare_section(emit: Callable[[str], None], name: str, load: Load) -> None:
+    emit(
+        f"\n## {name}: {load.running:g} turns running on average, arrivals for {load.minutes:g} min "
+        f"(time ×{load.scale:g})\n"
+    )
+    sides = compare(load)
+    emit(_table(sides))
+    naive, bot = sides
+    emit("")
+    emit(
+        f"- requests per delivered turn: blocks-slack {bot.requests_per_turn:.2f} vs naive "
+        f"{naive.requests_per_turn:.2f} ({bot.requests_per_turn / naive.requests_per_turn:.0%} of it)"
+    )
+    if name == "heavy":
+        polls_per_minute = _poll_rate(bot)
+        cycle = load.running * 60 / polls_per_minute if polls_per_minute else float("inf")
+        emit(
+            f"- one round-robin cycle: {load.running:g} × 60 / {polls_per_minute:.0f} poll requests a minute "
+            f"= {cycle:.0f} s; p95 added latency {_p95_all(bot):.0f} s = {_p95_all(bot) / cycle:.2f} cycles"
+        )
+
+
+def _replicas_section(emit: Callable[[str], None], load: Load, database_url: str) -> None:
+    emit(
+        f"\n## replicas: 3 processes on PostgreSQL, one key, one killed midway; {load.running:g} running "
+        f"on average, {load.minutes:g} min (time ×{load.scale:g})\n"
+    )
+    result = replicas(load, database_url)
+    emit(_table([result]))
+    emit("")
+    emit("- " + ", ".join(f"{key}: {value}" for key, value in result.extra.items()))
+
+
+def _intake_section(emit: Callable[[str], None], total: int) -> None:
+    emit(f"\n## intake: {total} signed deliveries, as fast as 16 senders go\n")
+    result = intake(total)
+    emit("| deliveries | messages | recorded | non-200 | ack p50 | ack p99 | ack max |")
+    emit("|---|---|---|---|---|---|---|")
+    emit(
+        f"| {result.deliveries} | {result.messages} | {result.recorded} | {result.non_200} | "
+        f"{result.p50_ms:.1f} ms | {result.p99_ms:.1f} ms | {result.max_ms:.1f} ms |"
+    )
+
+
+def _memory_section(emit: Callable[[str], None], turns: int) -> None:
+    emit(f"\n## memory: one worker process with {turns} turns running and being polled\n")
+    result = memory(turns, seconds=30)
+    emit(f"| running turns | peak RSS | polls in 30 s | claim at 100 | claim at {turns} | ratio |")
+    emit("|---|---|---|---|---|---|")
+    emit(
+        f"| {result.turns} | {result.peak_rss_mb:.0f} MB | {result.polls} | {result.claim_ms_small:.2f} ms | "
+        f"{result.claim_ms_large:.2f} ms | {result.claim_ms_large / result.claim_ms_small:.2f} |"
+    )
+
+
+def _table(sides: list[SideResult]) -> str:
+    rows = [
+        "| side | delivered | Blocks 429s | busiest 60 s | requests/turn | added <1 min p50 / p95 / max "
+        "| added ≥1 min p50 / p95 / max | p95 as share of duration | Slack 429s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for side in sides:
+        rows.append(
+            f"| {side.name} | {side.delivered}/{side.turns} | {side.blocks_429s} | {side.busiest_minute} | "
+            f"{side.requests_per_turn:.2f} | {_triple(side.added_short)} | {_triple(side.added_long)} | "
+            f"{percentile(side.added_long_fraction, 0.95):.1%} | {side.slack_ratelimited} |"
+        )
+    return "\n".join(rows)
+
+
+def _triple(values: list[float]) -> str:
+    if not values:
+        return "–"
+    return f"{percentile(values, 0.5):.1f} / {percentile(values, 0.95):.1f} / {max(values):.1f} s"
+
+
+def _p95_all(side: SideResult) -> float:
+    return percentile(side.added_short + side.added_long, 0.95)
+
+
+def _poll_rate(side: SideResult) -> float:
+    """Poll requests a minute that were left after creates and follow-ups (measured)."""
+    return float(side.extra.get("polls_per_minute", 0.0))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""The scenarios: light and heavy (blocks-slack beside the naive baseline), replicas, intake, memory."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, insert, select, text, update
+
+from bench.measure import SideResult
+from bench.sides import (
+    BLOCKS_KEY,
+    SIGNING_SECRET,
+    SLACK_TOKEN,
+    bot_settings,
+    clean_environment,
+    run_bot,
+    run_naive,
+    run_replicas,
+    simulators,
+)
+from bench.workload import MAX_DURATION, workload
+from bot.blocks.budget import Budget, BudgetPolicy
+from bot.db import migrate
+from bot.db.engine import make_engine, normalize_database_url
+from bot.db.models import Conversation, InboundMessage, Turn
+from bot.service import build
+from bot.sim.events import EventSender, envelope, message_event
+from bot.sim.slack import BOT_USER_ID
+from bot.turns import states
+from bot.turns.lease import claim_next
+
+
+@dataclass(frozen=True)
+class Load:
+    running: float
+    minutes: float
+    scale: float
+    seed: int = 1
+
+    @property
+    def drain(self) -> float:
+        """Simulated seconds to wait after the last arrival: the longest turn, plus slack."""
+        return MAX_DURATION * 1.25
+
+
+def compare(load: Load) -> list[SideResult]:
+    specs = workload(running=load.running, minutes=load.minutes, seed=load.seed)
+    naive = run_naive(specs, load.scale, drain=load.drain)
+    bot = run_bot(specs, load.scale, drain=load.drain)
+    return [naive, bot]
+
+
+def replicas(load: Load, database_url: str) -> SideResult:
+    specs = workload(running=load.running, minutes=load.minutes, seed=load.seed)
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(normalize_database_url(database_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in database_url else "?"
+    url = f"{database_url}{separator}options=-csearch_path%3D{schema}"
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            result, _processes = run_replicas(
+                specs, load.scale, database_url=url, drain=load.drain, workdir=Path(folder)
+            )
+        return result
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@dataclass
+class IntakeResult:
+    deliveries: int
+    messages: int
+    recorded: int
+    non_200: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def intake(total: int) -> IntakeResult:
+    """`total` signed deliveries as fast as possible: each mention as app_mention and message, 10% of
+    them delivered once more as a retry. Ack latency, and each message recorded exactly once."""
+    with simulators(1.0) as sims, tempfile.TemporaryDirectory() as folder:
+        settings = bot_settings(sims, f"sqlite:///{Path(folder) / 'intake.db'}", 1.0)
+        service = build(settings, "serve", host="127.0.0.1")
+        service.start()
+        try:
+            payloads: list[tuple[dict[str, object], int | None]] = []
+            index = 0
+            while len(payloads) < total:
+                ts = f"{1_800_000_000 + index}.000100"
+                text = f"<@{BOT_USER_ID}> intake {index}"
+                for kind in ("app_mention", "message"):
+                    event = message_event(
+                        channel=f"C{index % 50:03d}", user="UALICE", text=text, ts=ts, kind=kind
+                    )
+                    payloads.append((envelope(event), None))
+                if index % 10 == 0:
+                    payloads.append((payloads[-1][0], 1))
+                index += 1
+            payloads = payloads[:total]
+            messages = len({p["event"]["ts"] for p, _ in payloads})  # type: ignore[index]
+            senders = [EventSender(f"http://127.0.0.1:{service.port}", SIGNING_SECRET) for _ in range(16)]
+
+            def send(item: tuple[int, tuple[dict[str, object], int | None]]) -> tuple[int, float]:
+                number, (payload, retry) = item
+                delivery = senders[number % 16].send(payload, retry_num=retry)
+                return delivery.status, delivery.seconds
+
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                results = list(pool.map(send, enumerate(payloads)))
+            for sender in senders:
+                sender.close()
+            with service.engine.connect() as conn:
+                recorded = int(conn.execute(select(func.count()).select_from(InboundMessage)).scalar_one())
+        finally:
+            service.stop()
+    latencies = sorted(seconds * 1000 for _, seconds in results)
+    return IntakeResult(
+        deliveries=len(results),
+        messages=messages,
+        recorded=recorded,
+        non_200=sum(1 for status, _ in results if status != 200),
+        p50_ms=latencies[len(latencies) // 2],
+        p99_ms=latencies[int(len(latencies) * 0.99) - 1],
+        max_ms=latencies[-1],
+    )
+
+
+@dataclass
+class MemoryResult:
+    turns: int
+    seconds: float
+    peak_rss_mb: float
+    polls: int
+    claim_ms_small: float
+    claim_ms_large: float
+    small: int
+
+
+def memory(turns: int, *, seconds: float, small: int = 100) -> MemoryResult:
+    """RSS of one worker process with `turns` running and being polled; claim latency at `turns` running
+    beside `small` running."""
+    with simulators(10.0) as sims, tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'memory.db'}"
+        _seed_running(url, sims, turns)
+        env = {
+            **clean_environment(),
+            "SLACK_BOT_TOKEN": SLACK_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": sims.slack_url + "/api/",
+            "BLOCKS_API_KEY": BLOCKS_KEY,
+            "BLOCKS_API_URL": sims.blocks_url,
+            "DATABASE_URL": url,
+            "TIME_SCALE": "10",
+            "LOG_LEVEL": "WARNING",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        peak = 0.0
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline and process.poll() is None:
+                peak = max(peak, _rss_mb(process.pid))
+                time.sleep(0.25)
+        finally:
+            process.kill()
+            process.wait()
+        polls = sum(1 for entry in sims.blocks.log if entry["method"] == "GET")
+    return MemoryResult(turns, seconds, peak, polls, _claim_ms(small), _claim_ms(turns), small)
+
+
+def _seed_running(url: str, sims: object, turns: int, *, due_now: int = 0) -> None:
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    now = time.time()
+    conversations, rows = [], []
+    for i in range(turns):
+        session_id, thread_id = str(uuid.uuid4()), str(uuid.uuid4())
+        if sims is not None:
+            sims.blocks.seed_running_turn(session_id=session_id, thread_id=thread_id)  # type: ignore[attr-defined]
+        conversations.append(
+            {
+                "id": i + 1,
+                "team_id": "T1",
+                "channel_id": f"C{i % 100:03d}",
+                "thread_ts": f"{i}.0001",
+                "channel_type": "channel",
+                "agent": "claude",
+                "started_by": "UALICE",
+                "joins_existing_thread": False,
+                "session_id": session_id,
+                "session_url": "https://x/s",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        rows.append(
+            {
+                "conversation_id": i + 1,
+                "phase": states.ACTIVE,
+                "step": states.POLL,
+                "requested_by": "UALICE",
+                "requested_at": now,
+                "next_run_at": now - 1 if i < due_now else now + (i % 600) / 10,
+                "attempts": 0,
+                "failures": 0,
+                "placeholder_state": "posted",
+                "placeholder_ts": f"{i}.0002",
+                "submit_state": "sent",
+                "submitted_at": now,
+                "blocks_thread_id": thread_id,
+                "deadline_at": now + 1800,
+                "horizon_at": now + 86400,
+                "deadline_notified": False,
+                "polls": 0,
+                "delivered_offset": 0,
+                "part_limit": 0,
+                "parts_posted": 0,
+                "part_post_state": "none",
+                "late_notice_state": "none",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    with engine.begin() as conn:
+        conn.execute(insert(Conversation), conversations)
+        conn.execute(insert(Turn), rows)
+    engine.dispose()
+
+
+def _claim_ms(turns: int, claims: int = 200) -> float:
+    """Median time of one claim among `turns` running turns (claims spread over due ones)."""
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'claims.db'}"
+        _seed_running(url, None, turns, due_now=min(turns, claims))
+        engine = make_engine(url)
+        budget = Budget(api_key="k", policy=BudgetPolicy(capacity=1e9, refill_per_second=1e9, poll_reserve=0))
+        with engine.begin() as conn:
+            budget.ensure(conn, time.time())
+        timings = []
+        for _ in range(min(turns, claims)):
+            started = time.perf_counter()
+            claimed = claim_next(engine, budget, now=time.time(), lease_seconds=600)
+            timings.append(time.perf_counter() - started)
+            assert claimed is not None
+            with engine.begin() as conn:
+                conn.execute(
+                    update(Turn)
+                    .where(Turn.id == claimed.lease.turn_id)
+                    .values(next_run_at=time.time() + 3600)
+                )
+        engine.dispose()
+    return statistics.median(timings) * 1000
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
