@@ -18,8 +18,8 @@ class PollPolicy:
     answer of a long turn waits a small share of its duration), capped at `max_seconds`, and every
     `past_deadline_seconds` once past its deadline. Defaults chosen with the benchmark (bench/)."""
 
-    first_seconds: float = 3.5
-    age_fraction: float = 0.08
+    first_seconds: float = 3.0
+    age_fraction: float = 0.05
     max_seconds: float = 120.0
     past_deadline_seconds: float = 300.0
 

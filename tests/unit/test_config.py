@@ -95,7 +95,7 @@ def test_knobs() -> None:
 
 def test_time_scale_compresses_policy_durations_and_the_rate_minute() -> None:
     s = settings(TIME_SCALE="20", LEASE_SECONDS="60", BLOCKS_TIMEOUT_SECONDS="30")
-    assert s.turn_deadline_seconds == 90 and s.poll_first_seconds == 0.175 and s.rate_window_seconds == 3
+    assert s.turn_deadline_seconds == 90 and s.poll_first_seconds == 0.15 and s.rate_window_seconds == 3
     assert s.lease_seconds == 60 and s.blocks_timeout_seconds == 30, "real time stays real"
     with pytest.raises(ConfigError, match="TIME_SCALE"):
         settings(TIME_SCALE="0.5")

@@ -16,8 +16,8 @@ def test_budget_never_allows_more_than_the_limit_in_any_minute() -> None:
 
 
 def test_young_turns_are_polled_quickly_older_ones_less_often() -> None:
-    assert POLICY.interval(1, past_deadline=False) == 3.5
-    assert POLICY.interval(100, past_deadline=False) == 8
+    assert POLICY.interval(1, past_deadline=False) == 3
+    assert POLICY.interval(100, past_deadline=False) == 5
     assert POLICY.interval(3600, past_deadline=False) == 120
     assert POLICY.interval(3600, past_deadline=True) == 300
 
