@@ -16,11 +16,8 @@ from sqlalchemy import create_engine, func, insert, select, text, update
 
 from bench.measure import SideResult
 from bench.sides import (
-    BLOCKS_KEY,
     SIGNING_SECRET,
-    SLACK_TOKEN,
-    bot_settings,
-    clean_environment,
+    bot_environment,
     run_bot,
     run_naive,
     run_replicas,
@@ -31,8 +28,8 @@ from bot.blocks.budget import Budget, BudgetPolicy
 from bot.db import migrate
 from bot.db.engine import make_engine, normalize_database_url
 from bot.db.models import Conversation, InboundMessage, Turn
-from bot.service import build
 from bot.sim.events import EventSender, envelope, message_event
+from bot.sim.process import BotProcess
 from bot.sim.slack import BOT_USER_ID
 from bot.turns import states
 from bot.turns.lease import claim_next
@@ -89,44 +86,45 @@ class IntakeResult:
     max_ms: float
 
 
-def intake(total: int) -> IntakeResult:
-    """`total` signed deliveries as fast as possible: each mention as app_mention and message, 10% of
-    them delivered once more as a retry. Ack latency, and each message recorded exactly once."""
+def intake(total: int, *, senders: int = 8) -> IntakeResult:
+    """`total` signed deliveries, as fast as `senders` concurrent connections go: each mention as
+    app_mention and message, 10% of them delivered once more as a retry. The bot runs as its own
+    process (serve, SQLite, worker included); reported: ack latency, and each message recorded once."""
     with simulators(1.0) as sims, tempfile.TemporaryDirectory() as folder:
-        settings = bot_settings(sims, f"sqlite:///{Path(folder) / 'intake.db'}", 1.0)
-        service = build(settings, "serve", host="127.0.0.1")
-        service.start()
+        url = f"sqlite:///{Path(folder) / 'intake.db'}"
+        bot = BotProcess.spawn({**bot_environment(sims, url), "LOG_LEVEL": "ERROR"}, Path(folder) / "bot.log")
         try:
             payloads: list[tuple[dict[str, object], int | None]] = []
             index = 0
             while len(payloads) < total:
-                ts = f"{1_800_000_000 + index}.000100"
                 text = f"<@{BOT_USER_ID}> intake {index}"
+                channel = f"C{index % 50:03d}"
+                ts = sims.slack.human_message(channel, "UALICE", text).ts
                 for kind in ("app_mention", "message"):
-                    event = message_event(
-                        channel=f"C{index % 50:03d}", user="UALICE", text=text, ts=ts, kind=kind
-                    )
+                    event = message_event(channel=channel, user="UALICE", text=text, ts=ts, kind=kind)
                     payloads.append((envelope(event), None))
                 if index % 10 == 0:
                     payloads.append((payloads[-1][0], 1))
                 index += 1
             payloads = payloads[:total]
             messages = len({p["event"]["ts"] for p, _ in payloads})  # type: ignore[index]
-            senders = [EventSender(f"http://127.0.0.1:{service.port}", SIGNING_SECRET) for _ in range(16)]
+            clients = [EventSender(bot.url, SIGNING_SECRET) for _ in range(senders)]
 
             def send(item: tuple[int, tuple[dict[str, object], int | None]]) -> tuple[int, float]:
                 number, (payload, retry) = item
-                delivery = senders[number % 16].send(payload, retry_num=retry)
+                delivery = clients[number % senders].send(payload, retry_num=retry)
                 return delivery.status, delivery.seconds
 
-            with ThreadPoolExecutor(max_workers=16) as pool:
+            with ThreadPoolExecutor(max_workers=senders) as pool:
                 results = list(pool.map(send, enumerate(payloads)))
-            for sender in senders:
-                sender.close()
-            with service.engine.connect() as conn:
-                recorded = int(conn.execute(select(func.count()).select_from(InboundMessage)).scalar_one())
+            for client in clients:
+                client.close()
         finally:
-            service.stop()
+            bot.stop()
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            recorded = int(conn.execute(select(func.count()).select_from(InboundMessage)).scalar_one())
+        engine.dispose()
     latencies = sorted(seconds * 1000 for _, seconds in results)
     return IntakeResult(
         deliveries=len(results),
@@ -156,17 +154,7 @@ def memory(turns: int, *, seconds: float, small: int = 100) -> MemoryResult:
     with simulators(10.0) as sims, tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'memory.db'}"
         _seed_running(url, sims, turns)
-        env = {
-            **clean_environment(),
-            "SLACK_BOT_TOKEN": SLACK_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": sims.slack_url + "/api/",
-            "BLOCKS_API_KEY": BLOCKS_KEY,
-            "BLOCKS_API_URL": sims.blocks_url,
-            "DATABASE_URL": url,
-            "TIME_SCALE": "10",
-            "LOG_LEVEL": "WARNING",
-        }
+        env = {**bot_environment(sims, url), "TIME_SCALE": "10", "LOG_LEVEL": "ERROR"}
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "worker"],
             env=env,

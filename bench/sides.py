@@ -29,7 +29,7 @@ from bot.blocks.links import rebase
 from bot.config import Settings
 from bot.demo import demo_settings
 from bot.service import build
-from bot.sim.blocks import BlocksSimulator, SimConfig
+from bot.sim.blocks import BlocksSimulator, SimConfig, default_answer
 from bot.sim.events import EventSender
 from bot.sim.process import BotProcess
 from bot.sim.slack import BOT_USER_ID, SlackStub
@@ -55,7 +55,7 @@ def simulators(scale: float) -> Iterator[Sims]:
     (no Retry-After), Slack Tier 3 at 50 a minute and about one post a second per channel."""
     minute = 60 / scale
     blocks = BlocksSimulator(SimConfig(rate_limit=100, rate_window=minute, retry_after=None))
-    blocks.answer = lambda agent, text: answer_text(int(_TASK.search(text).group(1)), agent)  # type: ignore[union-attr]
+    blocks.answer = _bench_answer
     slack = SlackStub()
     slack.limits = {
         "chat.update": (50, minute),
@@ -69,6 +69,12 @@ def simulators(scale: float) -> Iterator[Sims]:
     finally:
         blocks_server.stop()
         slack_server.stop()
+
+
+def _bench_answer(agent: str, text: str) -> str:
+    """Answers that name their task, so that the measurement can find them in Slack."""
+    match = _TASK.search(text)
+    return answer_text(int(match.group(1)), agent) if match else default_answer(agent, text)
 
 
 def request_text(spec: TurnSpec, scale: float) -> str:
@@ -107,18 +113,15 @@ def run_replicas(
     """Three `serve` processes on one PostgreSQL database sharing one key; one is killed midway."""
     with simulators(scale) as sims:
         env = {
-            "SLACK_BOT_TOKEN": SLACK_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": sims.slack_url + "/api/",
-            "BLOCKS_API_KEY": BLOCKS_KEY,
-            "BLOCKS_API_URL": sims.blocks_url,
-            "DATABASE_URL": database_url,
+            **bot_environment(sims, database_url),
             "TIME_SCALE": str(scale),
-            "LEASE_SECONDS": "5",
+            # A short lease, so that the killed replica's turns are taken over quickly in compressed
+            # time; still three times the Blocks timeout.
+            "LEASE_SECONDS": "3",
+            "BLOCKS_TIMEOUT_SECONDS": "1",
             "IDLE_POLL_SECONDS": "0.1",
             "LOG_LEVEL": "WARNING",
         }
-        env = {**clean_environment(), **env}
         replicas = [BotProcess.spawn(env, workdir / f"replica-{i}.log") for i in range(3)]
         kill_after = specs[len(specs) // 2].arrives_at / scale if specs else 0.0
         started = time.monotonic()
@@ -138,10 +141,18 @@ def run_replicas(
         return result, replicas
 
 
-def clean_environment() -> dict[str, str]:
-    """This process's environment without any bot setting, for spawned bots."""
+def bot_environment(sims: Sims, database_url: str) -> dict[str, str]:
+    """The environment of a bot process pointed at the simulators (this process's, less bot settings)."""
+    prefixes = ("SLACK_", "BLOCKS_", "DATABASE_", "DYNO")
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return {
-        k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BLOCKS_", "DATABASE_", "DYNO"))
+        **inherited,
+        "SLACK_BOT_TOKEN": SLACK_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": sims.slack_url + "/api/",
+        "BLOCKS_API_KEY": BLOCKS_KEY,
+        "BLOCKS_API_URL": sims.blocks_url,
+        "DATABASE_URL": database_url,
     }
 
 

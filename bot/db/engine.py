@@ -1,13 +1,16 @@
 """Engine creation: URL normalization and the per-dialect settings that make transactions safe.
 
 SQLite: every transaction starts with `BEGIN IMMEDIATE`, so two writers never both read and then fail to
-upgrade their lock ("database is locked" half way through a decision). The file runs in WAL mode so readers
-are not blocked by the writer, and `busy_timeout` makes a waiting writer queue instead of failing.
+upgrade their lock ("database is locked" half way through a decision). Within one process, transactions
+also queue on a lock of their own: SQLite's busy handler waits by sleeping ever longer (up to 100 ms a
+time), which under contention turns a 1 ms transaction into a second-long tail, while a lock hands over
+at once. Other processes on the same file still meet the busy handler (`busy_timeout`). WAL mode.
 PostgreSQL: psycopg 3, READ COMMITTED; decisions that must be serialized lock their conversation row.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -66,15 +69,29 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    writers = threading.RLock()
+
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        # pysqlite can fail BEGIN IMMEDIATE with SQLITE_BUSY despite busy_timeout when another
-        # connection is checkpointing; a short retry loop makes that invisible.
-        for attempt in range(50):
-            try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except Exception as exc:  # sqlite3.OperationalError arrives wrapped
-                if "locked" not in str(exc) or attempt == 49:
-                    raise
-                time.sleep(0.02)
+        writers.acquire()
+        connection.info["sqlite_writer"] = True
+        try:
+            # pysqlite can fail BEGIN IMMEDIATE with SQLITE_BUSY despite busy_timeout when another
+            # process is checkpointing; a short retry loop makes that invisible.
+            for attempt in range(50):
+                try:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                    return
+                except Exception as exc:  # sqlite3.OperationalError arrives wrapped
+                    if "locked" not in str(exc) or attempt == 49:
+                        raise
+                    time.sleep(0.02)
+        except BaseException:
+            release(connection)
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def release(connection: Any) -> None:
+        if connection.info.pop("sqlite_writer", False):
+            writers.release()

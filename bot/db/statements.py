@@ -1,12 +1,16 @@
-"""SQL that differs between SQLite and PostgreSQL, behind one function each."""
+"""SQL that differs between SQLite and PostgreSQL, behind one function each.
+
+Statements are built once per dialect and table and executed with the values as parameters: building a
+statement costs far more than running it, and these run on every Slack delivery.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.db.models import Base
 
@@ -15,15 +19,22 @@ def insert_ignoring_conflict(
     conn: Connection,
     model: type[Base],
     values: dict[str, Any],
-    returning: InstrumentedAttribute[int] | None = None,
+    returning: str | None = None,
 ) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING; with `returning`, the new row's value (None if it existed)."""
-    if conn.dialect.name == "postgresql":
-        statement: Any = postgresql.insert(model).values(values).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(model).values(values).on_conflict_do_nothing()
+    """INSERT … ON CONFLICT DO NOTHING; with `returning` (a column name), the new row's value, or None
+    when the row existed."""
+    statement = _insert_ignoring_conflict(conn.dialect.name, cast(Table, model.__table__), returning)
+    result = conn.execute(statement, values)
     if returning is None:
-        conn.execute(statement)
         return None
-    row = conn.execute(statement.returning(returning)).first()
+    row = result.first()
     return None if row is None else int(row[0])
+
+
+@functools.cache
+def _insert_ignoring_conflict(dialect: str, table: Table, returning: str | None) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement: Any = insert(table).on_conflict_do_nothing()
+    if returning is not None:
+        statement = statement.returning(table.c[returning])
+    return statement

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 _UNREACHABLE = {
     "not_in_channel",
     "channel_not_found",
+    "thread_not_found",
     "is_archived",
     "msg_not_found",
     "message_not_found",

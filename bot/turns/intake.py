@@ -14,9 +14,9 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, select
 
 from bot.config import CORE_AGENTS, BusyPolicy
 from bot.db.models import Conversation, InboundMessage, Turn
@@ -71,6 +71,32 @@ class _Duplicate(Exception):
     pass
 
 
+# Core tables: intake runs on every Slack delivery, and Core statements cost far less to build than ORM
+# ones (this path is what the ack latency is made of).
+TURNS = cast(Table, Turn.__table__)
+MESSAGES = cast(Table, InboundMessage.__table__)
+CONVERSATIONS = cast(Table, Conversation.__table__)
+_INSERT_TURN = TURNS.insert().returning(TURNS.c.id)
+_FIND_MESSAGE = select(MESSAGES.c.id).where(
+    MESSAGES.c.team_id == bindparam("team_id"),
+    MESSAGES.c.channel_id == bindparam("channel_id"),
+    MESSAGES.c.ts == bindparam("ts"),
+)
+_LOCK_CONVERSATION = (
+    select(CONVERSATIONS.c.id)
+    .where(
+        CONVERSATIONS.c.team_id == bindparam("team_id"),
+        CONVERSATIONS.c.channel_id == bindparam("channel_id"),
+        CONVERSATIONS.c.thread_ts == bindparam("thread_ts"),
+    )
+    .with_for_update()
+)
+_OPEN_TURNS = select(TURNS.c.id, TURNS.c.step, TURNS.c.phase).where(
+    TURNS.c.conversation_id == bindparam("conversation_id"),
+    TURNS.c.phase.in_((states.ACTIVE, states.WAITING)),
+)
+
+
 def parse_agent(text: str, default: str) -> tuple[str, str]:
     """A leading `/codex`, `/gemini`, … picks the agent; other `/word` tokens are Blocks skills and stay."""
     stripped = text.lstrip()
@@ -99,20 +125,13 @@ def _record(conn: Connection, event: InboundEvent, policy: IntakePolicy, now: fl
             return Recorded.NOT_FOR_US
         agent, text = parse_agent(event.text, policy.default_agent)
         conversation_id = _create_conversation(conn, event, agent, now)
-    message_id = _insert_message(conn, event, conversation_id, text, now)
+    active, waiting = _open_turns(conn, conversation_id)
 
-    active = _turn_in_phase(conn, conversation_id, states.ACTIVE)
-    waiting = _turn_in_phase(conn, conversation_id, states.WAITING)
-    if active is None:
-        turn_id = waiting.id if waiting is not None else _new_turn(conn, conversation_id, event, now)
-        _activate(conn, turn_id, now)
-        _attach(conn, [message_id], turn_id, queued=False)
-        return Recorded.NEW_TURN
-    if policy.busy_policy == "interrupt" and active.step == states.POLL:
+    if active is not None and policy.busy_policy == "interrupt" and active.step == states.POLL:
         # Blocks is working on the active turn: a follow-up now interrupts it (the API's own behaviour).
         conn.execute(
-            update(Turn)
-            .where(Turn.id == active.id)
+            TURNS.update()
+            .where(TURNS.c.id == active.id)
             .values(
                 phase=states.FINISHED,
                 outcome=states.INTERRUPTED,
@@ -124,44 +143,39 @@ def _record(conn: Connection, event: InboundEvent, policy: IntakePolicy, now: fl
                 updated_at=now,
             )
         )
-        turn_id = waiting.id if waiting is not None else _new_turn(conn, conversation_id, event, now)
-        _activate(conn, turn_id, now)
-        _attach(conn, [message_id], turn_id, queued=False)
-        return Recorded.INTERRUPTING
-    if waiting is None:
-        waiting_id = _new_turn(conn, conversation_id, event, now, phase=states.WAITING)
+        active, result = None, Recorded.INTERRUPTING
     else:
-        waiting_id = waiting.id
-    conn.execute(
-        update(Turn).where(Turn.id == waiting_id).values(step=states.INBOX, next_run_at=now, updated_at=now)
-    )
-    _attach(conn, [message_id], waiting_id, queued=True)
+        result = Recorded.NEW_TURN
+    if active is None:
+        if waiting is None:
+            turn_id = _new_turn(conn, conversation_id, event, now, phase=states.ACTIVE, step=states.START)
+        else:
+            turn_id = waiting.id
+            _activate(conn, turn_id, now)
+        _insert_message(conn, event, conversation_id, turn_id, text, now, queued=False)
+        return result
+    if waiting is None:
+        turn_id = _new_turn(conn, conversation_id, event, now, phase=states.WAITING, step=states.INBOX)
+    else:
+        turn_id = waiting.id
+        conn.execute(
+            TURNS.update()
+            .where(TURNS.c.id == turn_id)
+            .values(step=states.INBOX, next_run_at=now, updated_at=now)
+        )
+    _insert_message(conn, event, conversation_id, turn_id, text, now, queued=True)
     return Recorded.QUEUED
 
 
 def _message_exists(conn: Connection, event: InboundEvent) -> bool:
-    found = conn.execute(
-        select(InboundMessage.id).where(
-            InboundMessage.team_id == event.team_id,
-            InboundMessage.channel_id == event.channel_id,
-            InboundMessage.ts == event.ts,
-        )
-    ).first()
-    return found is not None
+    key = {"team_id": event.team_id, "channel_id": event.channel_id, "ts": event.ts}
+    return conn.execute(_FIND_MESSAGE, key).first() is not None
 
 
 def _lock_conversation(conn: Connection, event: InboundEvent) -> int | None:
     """The conversation's id, locked until the transaction ends (PostgreSQL; SQLite is serialized)."""
-    query = (
-        select(Conversation.id)
-        .where(
-            Conversation.team_id == event.team_id,
-            Conversation.channel_id == event.channel_id,
-            Conversation.thread_ts == event.conversation_ts,
-        )
-        .with_for_update()
-    )
-    row = conn.execute(query).first()
+    key = {"team_id": event.team_id, "channel_id": event.channel_id, "thread_ts": event.conversation_ts}
+    row = conn.execute(_LOCK_CONVERSATION, key).first()
     return None if row is None else int(row.id)
 
 
@@ -185,25 +199,31 @@ def _create_conversation(conn: Connection, event: InboundEvent, agent: str, now:
 
 
 def _insert_message(
-    conn: Connection, event: InboundEvent, conversation_id: int, text: str, now: float
-) -> int:
+    conn: Connection,
+    event: InboundEvent,
+    conversation_id: int,
+    turn_id: int,
+    text: str,
+    now: float,
+    *,
+    queued: bool,
+) -> None:
     values = {
         "team_id": event.team_id,
         "channel_id": event.channel_id,
         "ts": event.ts,
         "conversation_id": conversation_id,
+        "turn_id": turn_id,
         "user_id": event.user_id,
         "text": text,
         "files_json": json.dumps([{"name": f.name, "permalink": f.permalink} for f in event.files]),
-        "queued": False,
+        "queued": queued,
         "inbox_reacted": False,
         "received_at": now,
     }
-    inserted = insert_ignoring_conflict(conn, InboundMessage, values, returning=InboundMessage.id)
-    if inserted is None:
+    if insert_ignoring_conflict(conn, InboundMessage, values, returning="id") is None:
         # Lost a race with a concurrent delivery of the same message: undo everything we did.
         raise _Duplicate
-    return inserted
 
 
 class _TurnRef(NamedTuple):
@@ -211,48 +231,46 @@ class _TurnRef(NamedTuple):
     step: str
 
 
-def _turn_in_phase(conn: Connection, conversation_id: int, phase: str) -> _TurnRef | None:
-    row = conn.execute(
-        select(Turn.id, Turn.step).where(Turn.conversation_id == conversation_id, Turn.phase == phase)
-    ).first()
-    return None if row is None else _TurnRef(row.id, row.step)
+def _open_turns(conn: Connection, conversation_id: int) -> tuple[_TurnRef | None, _TurnRef | None]:
+    """The conversation's active and waiting turns (each may be missing)."""
+    rows = conn.execute(_OPEN_TURNS, {"conversation_id": conversation_id}).all()
+    found = {row.phase: _TurnRef(row.id, row.step) for row in rows}
+    return found.get(states.ACTIVE), found.get(states.WAITING)
 
 
 def _new_turn(
-    conn: Connection, conversation_id: int, event: InboundEvent, now: float, phase: str = states.ACTIVE
+    conn: Connection, conversation_id: int, event: InboundEvent, now: float, *, phase: str, step: str
 ) -> int:
-    row = conn.execute(
-        insert(Turn)
-        .values(
-            conversation_id=conversation_id,
-            phase=phase,
-            step=states.START,
-            requested_by=event.user_id,
-            requested_at=now,
-            attempts=0,
-            failures=0,
-            placeholder_state="none",
-            submit_state="none",
-            deadline_notified=False,
-            polls=0,
-            delivered_offset=0,
-            part_limit=0,
-            parts_posted=0,
-            part_post_state="none",
-            late_notice_state="none",
-            created_at=now,
-            updated_at=now,
-        )
-        .returning(Turn.id)
-    ).first()
+    values = {
+        "conversation_id": conversation_id,
+        "phase": phase,
+        "step": step,
+        "next_run_at": now,
+        "requested_by": event.user_id,
+        "requested_at": now,
+        "attempts": 0,
+        "failures": 0,
+        "placeholder_state": "none",
+        "submit_state": "none",
+        "deadline_notified": False,
+        "polls": 0,
+        "delivered_offset": 0,
+        "part_limit": 0,
+        "parts_posted": 0,
+        "part_post_state": "none",
+        "late_notice_state": "none",
+        "created_at": now,
+        "updated_at": now,
+    }
+    row = conn.execute(_INSERT_TURN, values).first()
     assert row is not None
     return int(row[0])
 
 
 def _activate(conn: Connection, turn_id: int, now: float) -> None:
     conn.execute(
-        update(Turn)
-        .where(Turn.id == turn_id)
+        TURNS.update()
+        .where(TURNS.c.id == turn_id)
         .values(
             phase=states.ACTIVE,
             step=states.START,
@@ -264,18 +282,10 @@ def _activate(conn: Connection, turn_id: int, now: float) -> None:
     )
 
 
-def _attach(conn: Connection, message_ids: list[int], turn_id: int, *, queued: bool) -> None:
-    conn.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id.in_(message_ids))
-        .values(turn_id=turn_id, queued=queued)
-    )
-
-
 def promote_waiting(conn: Connection, conversation_id: int, now: float) -> bool:
     """The active turn just finished: the queued replies, if any, become the next turn."""
-    waiting = _turn_in_phase(conn, conversation_id, states.WAITING)
-    if waiting is None or _turn_in_phase(conn, conversation_id, states.ACTIVE) is not None:
+    active, waiting = _open_turns(conn, conversation_id)
+    if waiting is None or active is not None:
         return False
     _activate(conn, waiting.id, now)
     return True
