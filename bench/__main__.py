@@ -20,7 +20,7 @@ from bench.measure import SideResult, percentile
 from bench.scenarios import Load, compare, intake, memory, replicas
 
 FULL = {
-    "light": Load(running=8, minutes=60, scale=20),
+    "light": Load(running=8, minutes=60, scale=10),
     "heavy": Load(running=200, minutes=20, scale=10),
     "replicas": Load(running=50, minutes=20, scale=20),
     "intake": 2000,
