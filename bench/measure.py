@@ -50,9 +50,7 @@ def collect(
         busiest_minute=blocks.max_requests_in_window(60 / scale),
         slack_ratelimited=slack.rate_limited_calls,
     )
-    polls = [entry["at"] for entry in blocks.log if entry["method"] == "GET"]
-    if len(polls) > 1:
-        result.extra["polls_per_minute"] = len(polls) / ((polls[-1] - polls[0]) * scale / 60)
+    _load_while_arriving(result, specs, blocks, visible, scale)
     for spec in specs:
         if spec.index not in visible or spec.index not in available:
             continue
@@ -63,6 +61,41 @@ def collect(
             result.added_long.append(added)
             result.added_long_fraction.append(added / spec.duration)
     return result
+
+
+def _load_while_arriving(
+    result: SideResult,
+    specs: list[TurnSpec],
+    blocks: BlocksSimulator,
+    visible: dict[int, float],
+    scale: float,
+) -> None:
+    """Poll requests a minute, and turns the bridge was waiting on (created, answer not yet shown), on
+    average while requests kept arriving: the two figures a round-robin cycle is made of."""
+    created = _created_at(blocks)
+    if not created or not specs:
+        return
+    start = min(created.values())
+    end = start + specs[-1].arrives_at / scale
+    polls = sum(
+        1 for e in blocks.log if e["method"] == "GET" and start <= e["at"] <= end and e["status"] == 200
+    )
+    minutes = (end - start) * scale / 60
+    waiting_seconds = sum(
+        max(0.0, min(visible.get(index, end), end) - at) for index, at in created.items() if at <= end
+    )
+    result.extra["polls_per_minute"] = polls / minutes if minutes else 0.0
+    result.extra["waited_on"] = waiting_seconds / (end - start) if end > start else 0.0
+
+
+def _created_at(blocks: BlocksSimulator) -> dict[int, float]:
+    found = {}
+    for thread in blocks.threads.values():
+        match = ANSWER.search(thread.answer)
+        session = blocks.sessions.get(thread.session_id)
+        if match and session is not None and session.threads and session.threads[0] == thread.id:
+            found[int(match.group(1))] = thread.created_at
+    return found
 
 
 def _available_at(blocks: BlocksSimulator) -> dict[int, float]:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -26,9 +26,6 @@ import httpx
 from bench.measure import SideResult, answer_text, collect
 from bench.workload import TurnSpec
 from bot.blocks.links import rebase
-from bot.config import Settings
-from bot.demo import demo_settings
-from bot.service import build
 from bot.sim.blocks import BlocksSimulator, SimConfig, default_answer
 from bot.sim.events import EventSender
 from bot.sim.process import BotProcess
@@ -81,29 +78,19 @@ def request_text(spec: TurnSpec, scale: float) -> str:
     return f"<@{BOT_USER_ID}> task {spec.index} #delay={spec.duration / scale:.3f}"
 
 
-def bot_settings(sims: Sims, database_url: str, scale: float) -> Settings:
-    """The shipped defaults, pointed at the simulators, with time compressed by `scale`."""
-    settings = demo_settings(blocks_url=sims.blocks_url, slack_url=sims.slack_url, database_url=database_url)
-    return replace(
-        settings,
-        slack_bot_token=SLACK_TOKEN,
-        slack_signing_secret=SIGNING_SECRET,
-        blocks_api_key=BLOCKS_KEY,
-        idle_poll_seconds=0.05,
-    ).compressed(scale)
-
-
 def run_bot(specs: list[TurnSpec], scale: float, *, drain: float) -> SideResult:
-    """blocks-slack in one process on SQLite (the default deployment)."""
+    """blocks-slack as one `serve` process on SQLite (the default deployment), shipped defaults."""
     with simulators(scale) as sims, tempfile.TemporaryDirectory() as folder:
-        settings = bot_settings(sims, f"sqlite:///{Path(folder) / 'bench.db'}", scale)
-        service = build(settings, "serve", host="127.0.0.1")
-        service.start()
+        env = {
+            **bot_environment(sims, f"sqlite:///{Path(folder) / 'bench.db'}"),
+            "TIME_SCALE": str(scale),
+            "LOG_LEVEL": "WARNING",
+        }
+        bot = BotProcess.spawn(env, Path(folder) / "bot.log")
         try:
-            senders = [f"http://127.0.0.1:{service.port}"]
-            _deliver_all(sims, specs, scale, lambda: senders, drain=drain)
+            _deliver_all(sims, specs, scale, lambda: [bot.url], drain=drain)
         finally:
-            service.stop()
+            bot.stop()
         return collect("blocks-slack", specs, sims.blocks, sims.slack, scale)
 
 

@@ -15,7 +15,6 @@ from bot.config import Settings
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.slack import messages as text
 from bot.slack.gateway import SlackGateway
-from bot.turns.schedule import CrowdingCache
 
 
 @dataclass
@@ -26,7 +25,6 @@ class Runtime:
     slack: SlackGateway
     budget: Budget
     clock: Callable[[], float] = field(default=time.time)
-    crowding: CrowdingCache = field(default_factory=CrowdingCache)
 
 
 @dataclass

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
 from bot.blocks.errors import BlocksRejected
-from bot.db.models import Turn
 from bot.failpoints import failpoint
 from bot.slack import messages as text
 from bot.slack.gateway import SlackError
@@ -18,7 +15,6 @@ from bot.turns import states
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
 from bot.turns.lease import Lease
-from bot.turns.schedule import crowding
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +61,8 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         shown = _edit_placeholder(rt, view, note, force=False)
         if shown:
             updates.update(placeholder_note=note, placeholder_updated_at=now)
-    policy = rt.settings.poll_policy
-    crowded = rt.crowding.get(now, lambda: _crowding(rt, now))
-    interval = policy.interval(
-        now - (turn.submitted_at or turn.requested_at), past_deadline=past_deadline, crowding=crowded
+    interval = rt.settings.poll_policy.interval(
+        now - (turn.submitted_at or turn.requested_at), past_deadline=past_deadline
     )
     lease.release(now, next_run_at=now + interval, polls=turn.polls + 1, failures=0, **updates)
 
@@ -99,18 +93,3 @@ def _edit_placeholder(rt: Runtime, view: TurnView, note: str | None, *, force: b
     except SlackError as exc:
         logger.info("turn %s: progress edit dropped (%s)", turn.id, exc.error)
         return False
-
-
-def _crowding(rt: Runtime, now: float) -> float:
-    """Read the age of every polling turn (one indexed query) and compare their wish with the budget."""
-    with rt.engine.connect() as conn:
-        rows = conn.execute(
-            select(Turn.submitted_at, Turn.requested_at, Turn.deadline_at).where(
-                Turn.step == states.POLL, Turn.next_run_at.is_not(None)
-            )
-        ).all()
-    polling = [
-        (now - (row.submitted_at or row.requested_at), row.deadline_at is not None and now >= row.deadline_at)
-        for row in rows
-    ]
-    return crowding(rt.settings.poll_policy, polling, rt.budget.policy.polls_per_second)

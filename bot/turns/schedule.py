@@ -1,12 +1,14 @@
-"""When to run a step again: poll intervals that grow with a turn's age and share the key's budget
-fairly, and backoff after errors."""
+"""When to run a step again: poll intervals that grow with a turn's age, and backoff after errors.
+
+Sharing the key's budget is not done here: a poll that is due waits for a token, and tokens go to the
+most overdue turn first (see `lease.claim_next`). So when the budget is short every turn's effective
+interval stretches to one round-robin cycle over all polling turns — never faster than the budget allows,
+the same for all, none starved — and as soon as there is room again every turn is back to its own pace.
+"""
 
 from __future__ import annotations
 
-import math
 import random
-import threading
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 MAX_BACKOFF_SECONDS = 300.0
@@ -23,42 +25,10 @@ class PollPolicy:
     max_seconds: float = 120.0
     past_deadline_seconds: float = 300.0
 
-    def wanted(self, age: float, *, past_deadline: bool) -> float:
+    def interval(self, age: float, *, past_deadline: bool) -> float:
         if past_deadline:
             return self.past_deadline_seconds
         return min(max(age * self.age_fraction, self.first_seconds), self.max_seconds)
-
-    def interval(self, age: float, *, past_deadline: bool, crowding: float = 1.0) -> float:
-        """The wanted interval, stretched by `crowding` (see `crowding`) when the budget is short."""
-        return self.wanted(age, past_deadline=past_deadline) * max(1.0, crowding)
-
-
-def crowding(policy: PollPolicy, polling: Iterable[tuple[float, bool]], polls_per_second: float) -> float:
-    """How many times more polls all running turns want than the budget allows (at least 1).
-
-    `polling` is (age, past deadline) of every turn being polled. Stretching every interval by this
-    factor keeps the total within the budget while young turns stay faster than old ones: under load
-    every turn slows down alike, and none starves.
-    """
-    demand = sum(1.0 / policy.wanted(age, past_deadline=late) for age, late in polling)
-    return max(1.0, demand / polls_per_second) if polls_per_second > 0 else math.inf
-
-
-class CrowdingCache:
-    """The crowding factor, recomputed at most every `seconds` per process (it reads every polling turn)."""
-
-    def __init__(self, seconds: float = 2.0) -> None:
-        self.seconds = seconds
-        self._value = 1.0
-        self._at = -math.inf
-        self._lock = threading.Lock()
-
-    def get(self, now: float, compute: Callable[[], float]) -> float:
-        with self._lock:
-            if now - self._at >= self.seconds:
-                self._value = compute()
-                self._at = now
-            return self._value
 
 
 def backoff(failures: int, retry_after: float | None = None) -> float:

@@ -122,3 +122,18 @@ def test_refill_and_the_pause_after_a_429(engine: Engine) -> None:
         assert not b.take(conn, 105.0, for_poll=False), "paused for every replica"
         assert not b.take(conn, 106.5, for_poll=False), "refilling at half rate after the pause"
         assert b.take(conn, 108.1, for_poll=False)
+
+
+def test_a_short_budget_polls_the_most_overdue_turn_first(engine: Engine) -> None:
+    """Round robin under load: every turn waits its turn, none starves."""
+    open_turns(engine, 5, step=states.POLL)
+    with engine.begin() as conn:
+        for turn_id, due in ((1, 150.0), (2, 110.0), (3, 190.0), (4, 130.0), (5, 170.0)):
+            conn.execute(update(Turn).where(Turn.id == turn_id).values(next_run_at=due))
+    b = budget(engine, BudgetPolicy(capacity=1, refill_per_second=1.0, poll_reserve=0))
+    order = []
+    for second in range(200, 210):
+        claimed = claim_next(engine, b, now=float(second), lease_seconds=600)
+        if claimed is not None:
+            order.append(claimed.lease.turn_id)
+    assert order == [2, 4, 1, 5, 3]
