@@ -44,6 +44,10 @@ class Budget:
         """Spend one token if the bucket allows it; True when spent."""
         return self.bucket.take(conn, now, keep=self.policy.poll_reserve if for_poll else 0.0)
 
+    def wait(self, conn: Connection, now: float) -> float:
+        """Seconds until a poll could take a token."""
+        return self.bucket.wait(conn, now, keep=self.policy.poll_reserve)
+
     def rate_limited(self, conn: Connection, now: float, retry_after: float | None) -> None:
         """Blocks answered 429: pause every replica, then refill more slowly for a while."""
         self.bucket.rate_limited(conn, now, retry_after)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from bot.blocks.budget import Budget
 from bot.db.models import Turn
@@ -128,3 +128,13 @@ def _claim(conn: Connection, token: str, now: float, lease_seconds: float, step:
         .returning(Turn.id)
     ).first()
     return None if row is None else int(row.id)
+
+
+def next_due_at(conn: Connection, now: float) -> float | None:
+    """When the earliest step that nobody holds is due (None: no work scheduled)."""
+    value = conn.execute(
+        select(func.min(Turn.next_run_at)).where(
+            Turn.next_run_at.is_not(None), or_(Turn.lease_until.is_(None), Turn.lease_until < now)
+        )
+    ).scalar()
+    return None if value is None else float(value)

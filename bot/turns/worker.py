@@ -19,7 +19,7 @@ from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.context import Runtime, TurnView, load
 from bot.turns.deliver import run_deliver
 from bot.turns.finish import finish
-from bot.turns.lease import Claimed, Lease, LeaseLost, claim_next
+from bot.turns.lease import Claimed, Lease, LeaseLost, claim_next, next_due_at
 from bot.turns.poll import run_poll
 from bot.turns.schedule import backoff
 from bot.turns.submit import run_submit
@@ -37,6 +37,7 @@ STEPS = {
 # A claimed turn runs its next steps at once while they are due (start → submit, poll → deliver), up to:
 MAX_CHAINED_STEPS = 6
 SLACK_AUTH_RETRY_SECONDS = 300.0
+MIN_IDLE_SECONDS = 0.01
 
 
 class Worker:
@@ -91,8 +92,27 @@ class Worker:
                 logger.exception("worker: claiming failed; retrying shortly")
                 worked = False
             if not worked:
-                self._wake.wait(self.rt.settings.idle_poll_seconds)
+                self._wake.wait(self._idle_seconds())
                 self._wake.clear()
+
+    def _idle_seconds(self) -> float:
+        """Nothing could be claimed: sleep until the earliest scheduled step is due (a poll a few seconds
+        away must not wait for the idle poll), or a Blocks token is back, at most `idle_poll_seconds`
+        (work recorded by another process is found by then)."""
+        idle = self.rt.settings.idle_poll_seconds
+        try:
+            now = self.rt.clock()
+            with self.rt.engine.begin() as conn:
+                due = next_due_at(conn, now)
+                if due is None:
+                    return idle
+                if due > now:
+                    return min(idle, due - now)
+                # Due and free, yet not claimed: a Blocks step waiting for a token.
+                return min(idle, max(MIN_IDLE_SECONDS, self.rt.budget.wait(conn, now)))
+        except Exception:
+            logger.exception("worker: reading the schedule failed")
+            return idle
 
     def _run(self, claimed: Claimed) -> None:
         lease = claimed.lease

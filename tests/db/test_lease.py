@@ -137,3 +137,14 @@ def test_a_short_budget_polls_the_most_overdue_turn_first(engine: Engine) -> Non
         if claimed is not None:
             order.append(claimed.lease.turn_id)
     assert order == [2, 4, 1, 5, 3]
+
+
+def test_the_next_due_step_ignores_turns_someone_holds(engine: Engine) -> None:
+    from bot.turns.lease import next_due_at
+
+    with engine.begin() as conn:
+        assert next_due_at(conn, 100.0) is None
+    open_turns(engine, 2, now=150.0)
+    with engine.begin() as conn:
+        conn.execute(update(Turn).where(Turn.id == 2).values(next_run_at=120.0, lease_until=500.0))
+        assert next_due_at(conn, 100.0) == 150.0
