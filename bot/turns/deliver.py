@@ -79,10 +79,11 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
 
     answered = turn.outcome in (None, states.ANSWERED)
     for message in view.messages:
+        # 👀 goes first, so that nobody ever sees it beside the ✅.
+        rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.EYES)
         rt.slack.add_reaction(
             channel=view.channel, ts=message.ts, name=text.DONE if answered else text.WARNING
         )
-        rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.EYES)
 
     now = rt.clock()
     if answered and now - turn.requested_at >= rt.settings.late_answer_seconds:
