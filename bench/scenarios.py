@@ -32,6 +32,7 @@ from bot.sim.events import EventSender, envelope, message_event
 from bot.sim.process import BotProcess
 from bot.sim.slack import BOT_USER_ID
 from bot.turns import states
+from bot.turns.intake import new_turn_values
 from bot.turns.lease import claim_next
 
 
@@ -199,16 +200,11 @@ def _seed_running(url: str, sims: object, turns: int, *, due_now: int = 0) -> No
                 "updated_at": now,
             }
         )
+        # A turn already submitted to Blocks and being polled.
         rows.append(
             {
-                "conversation_id": i + 1,
-                "phase": states.ACTIVE,
-                "step": states.POLL,
-                "requested_by": "UALICE",
-                "requested_at": now,
+                **new_turn_values(i + 1, "UALICE", now, phase=states.ACTIVE, step=states.POLL),
                 "next_run_at": now - 1 if i < due_now else now + (i % 600) / 10,
-                "attempts": 0,
-                "failures": 0,
                 "placeholder_state": "posted",
                 "placeholder_ts": f"{i}.0002",
                 "submit_state": "sent",
@@ -216,15 +212,6 @@ def _seed_running(url: str, sims: object, turns: int, *, due_now: int = 0) -> No
                 "blocks_thread_id": thread_id,
                 "deadline_at": now + 1800,
                 "horizon_at": now + 86400,
-                "deadline_notified": False,
-                "polls": 0,
-                "delivered_offset": 0,
-                "part_limit": 0,
-                "parts_posted": 0,
-                "part_post_state": "none",
-                "late_notice_state": "none",
-                "created_at": now,
-                "updated_at": now,
             }
         )
     with engine.begin() as conn:

@@ -238,15 +238,16 @@ def _open_turns(conn: Connection, conversation_id: int) -> tuple[_TurnRef | None
     return found.get(states.ACTIVE), found.get(states.WAITING)
 
 
-def _new_turn(
-    conn: Connection, conversation_id: int, event: InboundEvent, now: float, *, phase: str, step: str
-) -> int:
-    values = {
+def new_turn_values(
+    conversation_id: int, user_id: str, now: float, *, phase: str, step: str
+) -> dict[str, object]:
+    """The columns of a turn that has just been opened (due now, nothing done yet)."""
+    return {
         "conversation_id": conversation_id,
         "phase": phase,
         "step": step,
         "next_run_at": now,
-        "requested_by": event.user_id,
+        "requested_by": user_id,
         "requested_at": now,
         "attempts": 0,
         "failures": 0,
@@ -262,6 +263,12 @@ def _new_turn(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _new_turn(
+    conn: Connection, conversation_id: int, event: InboundEvent, now: float, *, phase: str, step: str
+) -> int:
+    values = new_turn_values(conversation_id, event.user_id, now, phase=phase, step=step)
     row = conn.execute(_INSERT_TURN, values).first()
     assert row is not None
     return int(row[0])
