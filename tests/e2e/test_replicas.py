@@ -36,8 +36,13 @@ def test_three_replicas_two_killed_answer_every_message_once(crash_rig: CrashRig
     rig.blocks.config.rate_window = 60 / FACTOR
     rig.env.update(
         {
-            "BLOCKS_RATE_LIMIT_PER_MINUTE": str(100 * FACTOR),
+            # The bot's minute is compressed like the simulator's window: the same 100 per "minute".
+            "TIME_SCALE": str(FACTOR),
+            "BLOCKS_RATE_LIMIT_PER_MINUTE": "100",
             "BLOCKS_RATE_HEADROOM": "0.1",
+            # The default polling policy (compressed with the rest), not the crash rig's eager one.
+            "POLL_FIRST_SECONDS": "3",
+            "POLL_MAX_SECONDS": "120",
             "LEASE_SECONDS": "2",
             "WORKER_THREADS": "3",
         }
@@ -91,21 +96,12 @@ def test_three_replicas_two_killed_answer_every_message_once(crash_rig: CrashRig
     assert all(count == 1 for count in sessions_by_text.values()), "no duplicate session or first message"
     assert len(sessions_by_text) >= TURNS - unconfirmed
     assert len(state["sessions"]) <= TURNS + unconfirmed, "a reply after a notice may start one more"
-    _check_rate_limit(rig.blocks.log, rig.blocks.max_requests_in_window(60 / FACTOR))
+    rejected = sum(1 for entry in rig.blocks.log if entry["status"] == 429)
+    busiest = rig.blocks.max_requests_in_window(60 / FACTOR)
+    assert rejected == 0 and busiest <= 100, f"{rejected} × 429, busiest window {busiest} of 100"
     payloads = [m.metadata["event_payload"] for m in rig.slack.messages.values() if m.is_bot and m.metadata]
     markers = [(p["turn_id"], p["post"]) for p in payloads]
     assert len(markers) == len(set(markers)), "no placeholder or answer part posted twice"
-
-
-def _check_rate_limit(log: list[dict[str, object]], busiest: int) -> None:
-    """Known defect, open in the scale work: under this compressed load three replicas sometimes exceed
-    the simulator's window (a 429) although every token is taken from the shared bucket; not yet
-    explained. It is reported, not hidden: the test is marked as an expected failure only for this."""
-    statuses = [entry["status"] for entry in log]
-    if 429 in statuses or busiest > 100:
-        pytest.xfail(
-            f"replicas overran the Blocks window: {statuses.count(429)} × 429, busiest window {busiest}"
-        )
 
 
 def _finished(message: StubMessage) -> bool:
