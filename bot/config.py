@@ -48,7 +48,7 @@ class Settings:
     lease_seconds: float = 120.0
     idle_poll_seconds: float = 1.0
     poll_first_seconds: float = 3.0
-    poll_age_fraction: float = 0.05
+    poll_age_fraction: float = 0.07
     poll_max_seconds: float = 120.0
     poll_past_deadline_seconds: float = 300.0
     progress_edit_seconds: float = 15.0
@@ -132,7 +132,7 @@ class Settings:
             lease_seconds=reader.number("LEASE_SECONDS", 120, minimum=1),
             idle_poll_seconds=reader.number("IDLE_POLL_SECONDS", 1.0, minimum=0.05),
             poll_first_seconds=reader.number("POLL_FIRST_SECONDS", 3.0, minimum=0.05),
-            poll_age_fraction=reader.number("POLL_AGE_FRACTION", 0.05, minimum=0.0),
+            poll_age_fraction=reader.number("POLL_AGE_FRACTION", 0.07, minimum=0.0),
             poll_max_seconds=reader.number("POLL_MAX_SECONDS", 120.0, minimum=0.05),
             poll_past_deadline_seconds=reader.number("POLL_PAST_DEADLINE_SECONDS", 300.0, minimum=0.05),
             progress_edit_seconds=reader.number("PROGRESS_EDIT_SECONDS", 15.0, minimum=0.0),

@@ -14,6 +14,12 @@ from sqlalchemy import Connection
 
 from bot.db.token_bucket import BucketSize, TokenBucket
 
+# The bucket's capacity is the burst it can absorb, and it is paid for out of the window: a bucket that
+# allows C + 60·r requests a minute sustains only 60·r once it runs dry. Busy keys live on the sustained
+# rate (every token spent as it refills), so the burst is kept small: about three requests a minute of
+# 90, enough for a few people asking at once, and the rest of the allowance flows as refill.
+BURST_SHARE = 0.03
+
 
 @dataclass(frozen=True)
 class BudgetPolicy:
@@ -23,7 +29,7 @@ class BudgetPolicy:
 
     @classmethod
     def for_limit(cls, per_minute: int, headroom: float, *, window: float = 60.0) -> BudgetPolicy:
-        size = BucketSize.within(per_minute, headroom, window=window)
+        size = BucketSize.within(per_minute, headroom, burst=BURST_SHARE, window=window)
         return cls(size.capacity, size.refill_per_second, poll_reserve=min(3.0, size.capacity / 3))
 
     @property

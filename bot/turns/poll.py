@@ -61,10 +61,13 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         shown = _edit_placeholder(rt, view, note, force=False)
         if shown:
             updates.update(placeholder_note=note, placeholder_updated_at=now)
-    interval = rt.settings.poll_policy.interval(
-        now - (turn.submitted_at or turn.requested_at), past_deadline=past_deadline
+    next_run_at = rt.settings.poll_policy.next_poll(
+        due_at=turn.next_run_at or now,
+        now=now,
+        age=now - (turn.submitted_at or turn.requested_at),
+        past_deadline=past_deadline,
     )
-    lease.release(now, next_run_at=now + interval, polls=turn.polls + 1, failures=0, **updates)
+    lease.release(now, next_run_at=next_run_at, polls=turn.polls + 1, failures=0, **updates)
 
 
 def _edit_placeholder(rt: Runtime, view: TurnView, note: str | None, *, force: bool) -> bool:

@@ -21,7 +21,7 @@ class PollPolicy:
     `past_deadline_seconds` once past its deadline. Defaults chosen with the benchmark (bench/)."""
 
     first_seconds: float = 3.0
-    age_fraction: float = 0.05
+    age_fraction: float = 0.07
     max_seconds: float = 120.0
     past_deadline_seconds: float = 300.0
 
@@ -29,6 +29,16 @@ class PollPolicy:
         if past_deadline:
             return self.past_deadline_seconds
         return min(max(age * self.age_fraction, self.first_seconds), self.max_seconds)
+
+    def next_poll(self, *, due_at: float, now: float, age: float, past_deadline: bool) -> float:
+        """When to poll again after a poll that was due at `due_at` and finished at `now`.
+
+        The cadence is kept from the due time, not from when the poll finished: "every 3 s" means every
+        3 s, not 3 s plus the time a claim and a request take (which would add to every answer's wait).
+        A poll that ran late (it waited for a token) does not catch up in a burst: the next one is at
+        least half an interval away."""
+        interval = self.interval(age, past_deadline=past_deadline)
+        return max(due_at + interval, now + interval / 2)
 
 
 def backoff(failures: int, retry_after: float | None = None) -> float:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from bot.blocks.budget import BudgetPolicy
 from bot.turns.schedule import PollPolicy, backoff
 
@@ -15,11 +17,24 @@ def test_budget_never_allows_more_than_the_limit_in_any_minute() -> None:
             assert policy.capacity + 60 * policy.refill_per_second <= limit * (1 - headroom) + 1e-9
 
 
+def test_a_busy_key_sustains_nearly_its_whole_allowance() -> None:
+    # Once the bucket is dry only the refill flows: the burst must not eat the sustained rate.
+    assert BUDGET.capacity == 3 and BUDGET.poll_reserve == 1
+    assert 60 * BUDGET.refill_per_second == 87
+
+
 def test_young_turns_are_polled_quickly_older_ones_less_often() -> None:
     assert POLICY.interval(1, past_deadline=False) == 3
-    assert POLICY.interval(100, past_deadline=False) == 5
+    assert POLICY.interval(100, past_deadline=False) == pytest.approx(7)
     assert POLICY.interval(3600, past_deadline=False) == 120
     assert POLICY.interval(3600, past_deadline=True) == 300
+
+
+def test_polls_keep_their_cadence_and_a_late_one_does_not_catch_up_in_a_burst() -> None:
+    # On time (the poll itself took 0.2 s): the next is one interval after the due time, not after it.
+    assert POLICY.next_poll(due_at=100, now=100.2, age=10, past_deadline=False) == 103
+    # Late by 10 s (no token): half an interval from now, not immediately.
+    assert POLICY.next_poll(due_at=100, now=110, age=20, past_deadline=False) == 111.5
 
 
 def test_the_answer_of_a_long_turn_waits_at_most_a_small_share_of_it() -> None:
