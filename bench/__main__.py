@@ -16,8 +16,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.clairvoyant import clairvoyant
 from bench.measure import SideResult, percentile
 from bench.scenarios import Load, compare, intake, memory, replicas
+from bench.workload import workload
+from bot.blocks.budget import BudgetPolicy
+from bot.config import Settings
 
 FULL = {
     "light": Load(running=8, minutes=60, scale=20),
@@ -34,6 +38,8 @@ QUICK = {
     "memory": 2000,
 }
 RESULTS = Path(__file__).parent / "RESULTS.md"
+# The bot runs with shipped defaults; the floor is computed with the same budget.
+DEFAULTS = Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,18 +113,29 @@ def _compare_section(emit: Callable[[str], None], name: str, load: Load) -> None
         f"{naive.requests_per_turn:.2f} ({bot.requests_per_turn / naive.requests_per_turn:.0%} of it)"
     )
     if name == "heavy":
-        polls = float(bot.extra.get("polls_per_minute", 0.0))  # type: ignore[arg-type]
-        waited_on = float(bot.extra.get("waited_on", 0.0))  # type: ignore[arg-type]
-        for label, running in (
-            ("turns running in Blocks", load.running),
-            ("turns the bridge polls", waited_on),
-        ):
-            cycle = running * 60 / polls if polls else float("inf")
-            emit(
-                f"- one round-robin cycle over the {label}: {running:.0f} × 60 / {polls:.0f} poll requests a "
-                f"minute = {cycle:.0f} s; p95 added latency {_p95_all(bot):.0f} s = "
-                f"{_p95_all(bot) / cycle:.2f} cycles"
-            )
+        _cycles(emit, bot, load)
+
+
+def _cycles(emit: Callable[[str], None], side: SideResult, load: Load) -> None:
+    """The heavy target is counted in round-robin cycles (running turns × 60 / poll requests a minute left
+    after creates); beside it, the floor: what a bridge that knew when each answer was ready would add."""
+    polls = float(side.extra.get("polls_per_minute", 0.0))  # type: ignore[arg-type]
+    waited_on = float(side.extra.get("waited_on", 0.0))  # type: ignore[arg-type]
+    p95 = _p95_all(side)
+    for label, running in (("turns running in Blocks", load.running), ("turns the bridge polls", waited_on)):
+        cycle = running * 60 / polls if polls else float("inf")
+        emit(
+            f"- one round-robin cycle over the {label}: {running:.0f} × 60 / {polls:.0f} poll requests a "
+            f"minute = {cycle:.0f} s; p95 added latency {p95:.0f} s = {p95 / cycle:.2f} cycles"
+        )
+    specs = workload(running=load.running, minutes=load.minutes, seed=load.seed)
+    budget = BudgetPolicy.for_limit(DEFAULTS.blocks_rate_limit_per_minute, DEFAULTS.blocks_rate_headroom)
+    floor = clairvoyant(specs, budget)
+    emit(
+        f"- the floor (a bridge polling each answer the instant it is ready, same budget): p50 / p95 / max "
+        f"{_triple(floor.added)}; this load needs at least {floor.requests_needed_per_minute:.0f} requests a "
+        f"minute (a create and a poll per turn), the budget gives {60 * budget.refill_per_second:.0f}"
+    )
 
 
 def _replicas_section(emit: Callable[[str], None], load: Load, database_url: str) -> None:

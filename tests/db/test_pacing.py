@@ -11,7 +11,7 @@ def pacer(engine: Engine, now: list[float], **tiers: float) -> SlackPacer:
 
 def test_essential_calls_use_the_whole_bucket_others_leave_a_share(engine: Engine) -> None:
     now = [1000.0]
-    slack = pacer(engine, now, tier3_per_minute=50)  # capacity 14: ~a third of the minute at once
+    slack = pacer(engine, now, tier3_per_minute=50)  # capacity 3
     granted_optional = 0
     while slack.acquire("chat.update", "C1", essential=False) == 0:
         granted_optional += 1
@@ -19,7 +19,7 @@ def test_essential_calls_use_the_whole_bucket_others_leave_a_share(engine: Engin
     while slack.acquire("chat.update", "C1", essential=True) == 0:
         granted_essential += 1
     assert granted_optional >= 1 and granted_essential >= 1
-    assert granted_optional + granted_essential == 14
+    assert granted_optional + granted_essential == 3
     wait = slack.acquire("chat.update", "C1", essential=True)
     assert 0 < wait <= 2.0
     now[0] += wait
@@ -36,6 +36,7 @@ def test_no_window_of_a_minute_sees_more_than_the_tier(engine: Engine) -> None:
         now[0] += 0.25
     worst = max(sum(1 for t in granted if start <= t < start + 60) for start in granted)
     assert worst <= 45, "50 a minute less the 10% headroom"
+    assert len(granted) >= 5 * 41, "a busy workspace sustains nearly all of it (the burst is small)"
 
 
 def test_posts_are_paced_per_channel_and_other_methods_not_at_all(engine: Engine) -> None:
