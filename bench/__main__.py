@@ -22,6 +22,8 @@ from bench.scenarios import Load, compare, intake, memory, replicas
 from bench.workload import workload
 from bot.blocks.budget import BudgetPolicy
 from bot.config import Settings
+from bot.db.token_bucket import BucketSize
+from bot.slack.pacing import SlackTiers, tier3_bucket
 
 FULL = {
     "light": Load(running=8, minutes=60, scale=20),
@@ -130,11 +132,13 @@ def _cycles(emit: Callable[[str], None], side: SideResult, load: Load) -> None:
         )
     specs = workload(running=load.running, minutes=load.minutes, seed=load.seed)
     budget = BudgetPolicy.for_limit(DEFAULTS.blocks_rate_limit_per_minute, DEFAULTS.blocks_rate_headroom)
-    floor = clairvoyant(specs, budget)
+    edits = tier3_bucket(SlackTiers())
+    floor = clairvoyant(specs, BucketSize(budget.capacity, budget.refill_per_second), edits)
     emit(
-        f"- the floor (a bridge polling each answer the instant it is ready, same budget): p50 / p95 / max "
-        f"{_triple(floor.added)}; this load needs at least {floor.requests_needed_per_minute:.0f} requests a "
-        f"minute (a create and a poll per turn), the budget gives {60 * budget.refill_per_second:.0f}"
+        f"- the floor (a bridge polling each answer the instant it is ready, same budgets): p50 / p95 / max "
+        f"{_triple(floor.added)}; this load needs {floor.blocks_needed_per_minute:.0f} Blocks requests a "
+        f"minute (a create and a poll per turn; the key gives {60 * budget.refill_per_second:.0f}) and "
+        f"{floor.edits_needed_per_minute:.0f} answer edits (Tier 3 gives {60 * edits.refill_per_second:.0f})"
     )
 
 

@@ -1,7 +1,8 @@
 """The floor under a load: a bridge that knows the instant each answer is ready in Blocks and spends exactly
-one poll on it then, under the same token bucket as blocks-slack (creates first, then the answers in the
-order they became ready). No real bridge can see answers sooner; when even this one falls behind, the load
-is beyond the key, and its latency is the backlog's, not the polling policy's.
+one poll on it then, under the same token buckets as blocks-slack (Blocks: creates first, then answers in
+the order they became ready; Slack: one `chat.update` per answer, within the Tier 3 bucket). No real bridge
+can show answers sooner; when even this one falls behind, the load is beyond the key or the workspace's
+tier, and the latency is the backlog's, not the polling policy's.
 
 Pure computation on the seeded load, in simulated seconds: no processes, no simulators.
 """
@@ -12,35 +13,56 @@ import heapq
 from dataclasses import dataclass
 
 from bench.workload import TurnSpec
-from bot.blocks.budget import BudgetPolicy
+from bot.db.token_bucket import BucketSize
 
 
 @dataclass(frozen=True)
 class Floor:
-    added: list[float]  # per turn: answer seen minus answer ready, simulated seconds
-    requests_needed_per_minute: float  # creates + one poll per turn, while turns arrive
+    added: list[float]  # per turn: answer shown minus answer ready, simulated seconds
+    blocks_needed_per_minute: float  # a create and a poll per turn, while turns arrive
+    edits_needed_per_minute: float  # an answer edit per turn, while turns arrive
 
 
-def clairvoyant(specs: list[TurnSpec], policy: BudgetPolicy) -> Floor:
+class _Bucket:
+    """A token bucket served in order: each call takes the next token at or after `at`."""
+
+    def __init__(self, size: BucketSize) -> None:
+        self.size = size
+        self.level, self.last = size.capacity, 0.0
+
+    def ready_at(self, at: float) -> float:
+        """When a token is there for a request wanted at `at` (the bucket is not changed)."""
+        at = max(at, self.last)
+        level = min(self.size.capacity, self.level + (at - self.last) * self.size.refill_per_second)
+        return at if level >= 1.0 else at + (1.0 - level) / self.size.refill_per_second
+
+    def take(self, at: float) -> None:
+        self.level = min(self.size.capacity, self.level + (at - self.last) * self.size.refill_per_second)
+        self.level -= 1.0
+        self.last = at
+
+
+def clairvoyant(specs: list[TurnSpec], blocks: BucketSize, edits: BucketSize) -> Floor:
     ordered = sorted(specs, key=lambda spec: spec.arrives_at)
-    arrivals = [spec.arrives_at for spec in ordered]
-    ready: list[float] = []  # heap of the times answers become ready
+    key, slack = _Bucket(blocks), _Bucket(edits)
+    ready: list[float] = []  # heap of the times answers become ready in Blocks
     added: list[float] = []
-    level, last, created = policy.capacity, 0.0, 0
-    rate = policy.refill_per_second
-    while created < len(arrivals) or ready:
-        next_create = arrivals[created] if created < len(arrivals) else float("inf")
-        wanted = min(next_create, ready[0] if ready else float("inf"))
-        level = min(policy.capacity, level + (wanted - last) * rate) if wanted > last else level
-        last = max(last, wanted)
-        if level < 1.0:  # wait for the next token
-            last += (1.0 - level) / rate
-            level = 1.0
-        level -= 1.0
-        if created < len(arrivals) and arrivals[created] <= last:  # creates go first
-            heapq.heappush(ready, last + ordered[created].duration)
+    created = 0
+    while created < len(ordered) or ready:
+        next_create = ordered[created].arrives_at if created < len(ordered) else float("inf")
+        at = key.ready_at(min(next_create, ready[0] if ready else float("inf")))
+        key.take(at)
+        if next_create <= at:  # creates go first
+            heapq.heappush(ready, at + ordered[created].duration)
             created += 1
         else:
-            added.append(last - heapq.heappop(ready))
-    minutes = max(1.0, (arrivals[-1] - arrivals[0]) / 60) if arrivals else 1.0
-    return Floor(added=added, requests_needed_per_minute=2 * len(arrivals) / minutes)
+            answer_ready = heapq.heappop(ready)
+            shown = slack.ready_at(at)
+            slack.take(shown)
+            added.append(shown - answer_ready)
+    minutes = max(1.0, (ordered[-1].arrives_at - ordered[0].arrives_at) / 60) if ordered else 1.0
+    return Floor(
+        added=added,
+        blocks_needed_per_minute=2 * len(ordered) / minutes,
+        edits_needed_per_minute=len(ordered) / minutes,
+    )

@@ -36,6 +36,13 @@ class SlackTiers:
     essential_share: float = 0.4
 
 
+def tier3_bucket(tiers: SlackTiers) -> BucketSize:
+    """A bucket's burst is paid for out of its minute (it sustains only what is left once dry), and a busy
+    workspace lives on the sustained rate: an answer a second needs every `chat.update` the tier allows.
+    So the Tier 3 burst is small (3 of 45), enough for an answer and its reactions at once."""
+    return BucketSize.within(tiers.tier3_per_minute, tiers.headroom, burst=0.06, window=tiers.window)
+
+
 class SlackPacer:
     def __init__(
         self,
@@ -50,12 +57,7 @@ class SlackPacer:
         self.clock = clock
         # Buckets are per workspace; in single-workspace mode the bot token names the workspace.
         self.workspace = hashlib.sha256(bot_token.encode()).hexdigest()[:16]
-        # A bucket's burst is paid for out of its minute (it sustains only what is left once dry), and a busy
-        # workspace lives on the sustained rate: an answer a second needs every `chat.update` the tier
-        # allows. So the Tier 3 burst is small (3 of 45), enough for an answer and its reactions at once.
-        self._tier3 = BucketSize.within(
-            tiers.tier3_per_minute, tiers.headroom, burst=0.06, window=tiers.window
-        )
+        self._tier3 = tier3_bucket(tiers)
         self._posts = BucketSize.within(
             tiers.posts_per_minute_per_channel, tiers.headroom, burst=0.1, window=tiers.window
         )

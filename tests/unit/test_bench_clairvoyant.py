@@ -5,6 +5,9 @@ import pytest
 from bench.clairvoyant import clairvoyant
 from bench.workload import TurnSpec, workload
 from bot.blocks.budget import BudgetPolicy
+from bot.db.token_bucket import BucketSize
+
+PLENTY = BucketSize(capacity=100, refill_per_second=100)
 
 
 def spec(index: int, arrives_at: float, duration: float) -> TurnSpec:
@@ -13,7 +16,7 @@ def spec(index: int, arrives_at: float, duration: float) -> TurnSpec:
 
 def test_with_budget_to_spare_every_answer_is_seen_the_moment_it_is_ready() -> None:
     specs = [spec(i, i * 10.0, 30.0) for i in range(20)]
-    floor = clairvoyant(specs, BudgetPolicy(capacity=5, refill_per_second=1.0, poll_reserve=1))
+    floor = clairvoyant(specs, BucketSize(capacity=5, refill_per_second=1.0), PLENTY)
     assert floor.added == [0.0] * 20
 
 
@@ -21,13 +24,21 @@ def test_creates_go_first_and_answers_wait_for_tokens() -> None:
     # One token every 10 s, none stored: three creates at 0 take the tokens at 0 (stored), 10 and 20;
     # the first answer (ready at 0 + 5) is seen with the token at 30.
     specs = [spec(i, 0.0, 5.0) for i in range(3)]
-    floor = clairvoyant(specs, BudgetPolicy(capacity=1, refill_per_second=0.1, poll_reserve=0))
+    floor = clairvoyant(specs, BucketSize(capacity=1, refill_per_second=0.1), PLENTY)
     assert floor.added == pytest.approx([25.0, 25.0, 25.0])
 
 
 def test_a_load_beyond_the_key_falls_behind_even_with_perfect_knowledge() -> None:
     specs = workload(running=200, minutes=20, seed=1)
-    floor = clairvoyant(specs, BudgetPolicy.for_limit(100, 0.1))
-    assert floor.requests_needed_per_minute > 87
+    budget = BudgetPolicy.for_limit(100, 0.1)
+    floor = clairvoyant(specs, BucketSize(budget.capacity, budget.refill_per_second), PLENTY)
+    assert floor.blocks_needed_per_minute > 87
     assert len(floor.added) == len(specs)
     assert max(floor.added) > 120
+
+
+def test_answers_found_together_wait_for_slack_edits() -> None:
+    # Blocks to spare; Slack allows one edit every 10 s after the first: answers ready at once queue there.
+    specs = [spec(i, 0.0, 5.0) for i in range(3)]
+    floor = clairvoyant(specs, PLENTY, BucketSize(capacity=1, refill_per_second=0.1))
+    assert floor.added == pytest.approx([0.0, 10.0, 20.0], abs=0.1)
