@@ -23,10 +23,11 @@ from bench.workload import workload
 from bot.blocks.budget import BudgetPolicy
 from bot.config import Settings
 from bot.db.token_bucket import BucketSize
-from bot.slack.pacing import SlackTiers, tier3_bucket
+from bot.slack.pacing import SlackTiers, edits_bucket
 
 FULL = {
-    "light": Load(running=8, minutes=60, scale=20),
+    # ×10, not more: a claim and a request take real milliseconds, which compression multiplies.
+    "light": Load(running=8, minutes=60, scale=10),
     "heavy": Load(running=200, minutes=20, scale=10),
     "replicas": Load(running=50, minutes=20, scale=20),
     "intake": 2000,
@@ -132,7 +133,7 @@ def _cycles(emit: Callable[[str], None], side: SideResult, load: Load) -> None:
         )
     specs = workload(running=load.running, minutes=load.minutes, seed=load.seed)
     budget = BudgetPolicy.for_limit(DEFAULTS.blocks_rate_limit_per_minute, DEFAULTS.blocks_rate_headroom)
-    edits = tier3_bucket(SlackTiers())
+    edits = edits_bucket(SlackTiers())
     floor = clairvoyant(specs, BucketSize(budget.capacity, budget.refill_per_second), edits)
     emit(
         f"- the floor (a bridge polling each answer the instant it is ready, same budgets): p50 / p95 / max "
@@ -150,7 +151,8 @@ def _replicas_section(emit: Callable[[str], None], load: Load, database_url: str
     result = replicas(load, database_url)
     emit(_table([result]))
     emit("")
-    emit("- " + ", ".join(f"{key}: {value}" for key, value in result.extra.items()))
+    emit("- " + ", ".join(f"{key}: {value}" for key, value in result.extra.items() if "duplicate" in key))
+    _cycles(emit, result, load)
 
 
 def _intake_section(emit: Callable[[str], None], total: int) -> None:

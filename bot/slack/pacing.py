@@ -36,11 +36,18 @@ class SlackTiers:
     essential_share: float = 0.4
 
 
-def tier3_bucket(tiers: SlackTiers) -> BucketSize:
-    """A bucket's burst is paid for out of its minute (it sustains only what is left once dry), and a busy
-    workspace lives on the sustained rate: an answer a second needs every `chat.update` the tier allows.
-    So the Tier 3 burst is small (3 of 45), enough for an answer and its reactions at once."""
+def edits_bucket(tiers: SlackTiers) -> BucketSize:
+    """`chat.update`, which carries every answer. A bucket's burst is paid for out of its minute (once dry
+    it sustains only the rest), and a busy workspace lives on the sustained rate: an answer a second needs
+    every edit the tier allows. So its burst is small: 3 of 45, sustaining 42 a minute."""
     return BucketSize.within(tiers.tier3_per_minute, tiers.headroom, burst=0.06, window=tiers.window)
+
+
+def reactions_bucket(tiers: SlackTiers) -> BucketSize:
+    """`reactions.add` / `reactions.remove`: a third of the minute may come at once, so that 👀 (dropped,
+    never retried, when the bucket is low) still shows on replies that arrive together or right after
+    an answer's ✅."""
+    return BucketSize.within(tiers.tier3_per_minute, tiers.headroom, burst=0.3, window=tiers.window)
 
 
 class SlackPacer:
@@ -57,7 +64,8 @@ class SlackPacer:
         self.clock = clock
         # Buckets are per workspace; in single-workspace mode the bot token names the workspace.
         self.workspace = hashlib.sha256(bot_token.encode()).hexdigest()[:16]
-        self._tier3 = tier3_bucket(tiers)
+        self._edits = edits_bucket(tiers)
+        self._reactions = reactions_bucket(tiers)
         self._posts = BucketSize.within(
             tiers.posts_per_minute_per_channel, tiers.headroom, burst=0.1, window=tiers.window
         )
@@ -86,7 +94,8 @@ class SlackPacer:
 
     def _bucket(self, method: str, channel: str) -> TokenBucket | None:
         if method in WORKSPACE_METHODS:
-            return TokenBucket(f"slack:{self.workspace}:{method}", self._tier3)
+            size = self._edits if method == "chat.update" else self._reactions
+            return TokenBucket(f"slack:{self.workspace}:{method}", size)
         if method in PER_CHANNEL_METHODS:
             return TokenBucket(f"slack:{self.workspace}:{method}:{channel}", self._posts)
         return None
