@@ -16,8 +16,8 @@ from bot.db.token_bucket import BucketSize, TokenBucket
 
 # The bucket's capacity is the burst it can absorb, and it is paid for out of the window: a bucket that
 # allows C + 60·r requests a minute sustains only 60·r once it runs dry. Busy keys live on the sustained
-# rate (every token spent as it refills), so the burst is kept small: about three requests a minute of
-# 90, enough for a few people asking at once, and the rest of the allowance flows as refill.
+# rate (every token spent as it refills), so the burst is kept small: 3 of the 90 a minute, enough for a
+# few people asking at once, and the rest of the allowance flows as refill (87 a minute).
 BURST_SHARE = 0.03
 
 
