@@ -128,6 +128,8 @@ class Turn(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A Slack method whose next token this turn holds (reserved when its budget was spent; see pacing).
+    slack_reserved: Mapped[str | None] = mapped_column(String(32))
 
     placeholder_state: Mapped[str] = mapped_column(String(16), default="none")  # none|posting|posted
     placeholder_ts: Mapped[str | None] = mapped_column(String(32))

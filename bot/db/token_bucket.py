@@ -68,6 +68,35 @@ class TokenBucket:
         )
         return result.rowcount == 1
 
+    def reserve(self, conn: Connection, now: float) -> float | None:
+        """Take the next token even if it has not refilled yet: the bucket goes into debt, so whoever
+        comes next queues behind. Returns the seconds until that token is due (0: now), or None if the
+        bucket does not exist yet. The caller must not make its call before then, and must not take
+        another token for it. Waiting callers thus get one slot each, in order, instead of all waking
+        at the next refill and all but one finding the bucket empty again."""
+        row = conn.execute(
+            select(
+                RateBudget.tokens,
+                RateBudget.refilled_at,
+                RateBudget.paused_until,
+                RateBudget.rate_factor,
+                RateBudget.slowed_until,
+            )
+            .where(RateBudget.key_hash == self.key)
+            .with_for_update()
+        ).first()
+        if row is None:
+            return None
+        rate = self.size.refill_per_second * (row.rate_factor if row.slowed_until > now else 1.0)
+        start = max(now, row.paused_until)
+        level = min(self.size.capacity, row.tokens + (start - row.refilled_at) * rate)
+        conn.execute(
+            update(RateBudget)
+            .where(RateBudget.key_hash == self.key)
+            .values(tokens=level - 1.0, refilled_at=start)
+        )
+        return float((start - now) + max(0.0, (1.0 - level) / rate))
+
     def wait(self, conn: Connection, now: float, *, keep: float = 0.0) -> float:
         """Seconds until `take(keep=keep)` could succeed (0 if the bucket does not exist yet)."""
         row = conn.execute(

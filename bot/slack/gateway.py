@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +55,13 @@ class SlackError(Exception):
 
 
 class SlackRateLimited(SlackError):
-    def __init__(self, method: str, retry_after: float) -> None:
+    """Slack answered 429, or the bot's own budget for the method is spent. In the second case a token is
+    `reserved` for the caller, due in `retry_after` seconds: run the step again then, holding it."""
+
+    def __init__(self, method: str, retry_after: float, *, reserved: bool = False) -> None:
         super().__init__(method, "ratelimited")
         self.retry_after = retry_after
+        self.reserved = reserved
 
 
 class SlackTooLong(SlackError):
@@ -92,6 +97,17 @@ class SlackGateway:
         self.bot_user_id = bot_user_id
         self._names: OrderedDict[str, str] = OrderedDict()
         self._names_lock = threading.Lock()
+        self._held = threading.local()  # per worker thread: the method a reserved token is held for
+
+    @contextmanager
+    def holding(self, method: str | None) -> Iterator[None]:
+        """Run a step that holds a token reserved earlier for `method` (`SlackRateLimited.reserved`):
+        its first call of that method spends it instead of asking the pacer again."""
+        self._held.method = method
+        try:
+            yield
+        finally:
+            self._held.method = None
 
     # -- messages -----------------------------------------------------------------------------------
 
@@ -224,13 +240,16 @@ class SlackGateway:
 
     def _pace(self, method: str, channel: str, *, essential: bool) -> bool:
         """True when the call may go now; False when a non-essential call is dropped."""
+        if getattr(self._held, "method", None) == method:
+            self._held.method = None
+            return True
         if self.pacer is None:
             return True
         wait = self.pacer.acquire(method, channel, essential=essential)
         if wait <= 0:
             return True
         if essential:
-            raise SlackRateLimited(method, wait)
+            raise SlackRateLimited(method, wait, reserved=True)
         logger.debug("%s dropped: Slack budget for it is short", method)
         return False
 

@@ -4,8 +4,9 @@ channel for `chat.postMessage` (about one a second).
 
 Calls are essential (the placeholder, the answer, ✅) or not (progress edits, 👀, 📥, removing 👀). A
 non-essential call must leave part of the bucket for the essential ones and is dropped when it cannot:
-progress is dropped before any answer is delayed. An essential call with no token left raises
-`SlackRateLimited` with the wait, so the worker reschedules the step instead of sleeping.
+progress is dropped before any answer is delayed. An essential call with no token left is given the
+next token in turn and raises `SlackRateLimited` with the wait, so the worker reschedules the step
+instead of sleeping, and the step spends that token when it runs again.
 """
 
 from __future__ import annotations
@@ -71,13 +72,24 @@ class SlackPacer:
         )
 
     def acquire(self, method: str, channel: str, *, essential: bool) -> float:
-        """0 when the call may go now; otherwise the seconds to wait (the call must not be made)."""
+        """0 when the call may go now; otherwise the seconds to wait.
+
+        A non-essential call that would eat into the share kept for essential ones gets a wait and must
+        be dropped. An essential call is never refused: it is given the next token in turn (later
+        callers queue behind it) and the seconds until that token is due; it must wait that long and
+        then call without acquiring again (see `SlackGateway.holding`)."""
         bucket = self._bucket(method, channel)
         if bucket is None:
             return 0.0
-        keep = 0.0 if essential else max(1.0, bucket.size.capacity * self.tiers.essential_share)
         now = self.clock()
         with self.engine.begin() as conn:
+            if essential:
+                wait = bucket.reserve(conn, now)
+                if wait is None:
+                    bucket.ensure(conn, now)
+                    wait = bucket.reserve(conn, now) or 0.0
+                return wait
+            keep = max(1.0, bucket.size.capacity * self.tiers.essential_share)
             if bucket.take(conn, now, keep=keep):
                 return 0.0
             bucket.ensure(conn, now)

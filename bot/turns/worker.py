@@ -131,8 +131,12 @@ class Worker:
                     self._release(lease, turn.next_run_at)
                     return
                 paid = False
+            held = turn.slack_reserved
+            if held:
+                lease.save(self.rt.clock(), slack_reserved=None)  # spent by this run, or lost with it
             try:
-                STEPS[turn.step](self.rt, lease, view)
+                with self.rt.slack.holding(held):
+                    STEPS[turn.step](self.rt, lease, view)
             except LeaseLost:
                 logger.info("turn %s: lease lost; another worker has it", turn.id)
                 return
@@ -153,10 +157,10 @@ class Worker:
         turn, now = view.turn, self.rt.clock()
         try:
             if isinstance(exc, SlackRateLimited):
-                logger.info(
-                    "turn %s: Slack rate limit on %s; retrying in %.0fs", turn.id, exc.method, exc.retry_after
-                )
-                lease.release(now, next_run_at=now + exc.retry_after)
+                reason = "its turn at the budget" if exc.reserved else "Slack's rate limit"
+                logger.info("turn %s: %s waits %.1fs (%s)", turn.id, exc.method, exc.retry_after, reason)
+                held = exc.method if exc.reserved else None
+                lease.release(now, next_run_at=now + exc.retry_after, slack_reserved=held)
             elif isinstance(exc, SlackUnreachable):
                 logger.warning(
                     "turn %s: cannot write to channel %s (%s); giving up on it",
