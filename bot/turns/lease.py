@@ -20,6 +20,9 @@ from sqlalchemy import Connection, Engine, func, or_, select, update
 from bot.blocks.budget import Budget
 from bot.db.models import Turn
 from bot.turns import states
+from bot.turns.schedule import PollPolicy
+
+DEFAULT_POLL_POLICY = PollPolicy()
 
 
 class LeaseLost(Exception):
@@ -67,13 +70,21 @@ class _NothingClaimed(Exception):
     pass
 
 
-def claim_next(engine: Engine, budget: Budget, *, now: float, lease_seconds: float) -> Claimed | None:
+def claim_next(
+    engine: Engine,
+    budget: Budget,
+    *,
+    now: float,
+    lease_seconds: float,
+    poll_policy: PollPolicy = DEFAULT_POLL_POLICY,
+) -> Claimed | None:
     """Claim the most urgent due turn. Slack-only steps need nothing; a Blocks step needs a token from
     the key's budget, taken in the same transaction (undone if no turn is claimed after all).
 
     One indexed query per step, in priority order: what a person is waiting to see comes first, and
     within a step the most overdue turn. Each query reads (step, next_run_at) from one index, so its
-    cost does not grow with the number of turns in flight.
+    cost does not grow with the number of turns in flight. Polls look a little further: among the few
+    most overdue, the one most behind its own cadence (see `_most_behind_poll`).
     """
     token = str(uuid.uuid4())
     try:
@@ -87,7 +98,8 @@ def claim_next(engine: Engine, budget: Budget, *, now: float, lease_seconds: flo
                     continue
                 if not budget.take(conn, now, for_poll=step == states.POLL):
                     return None  # creates go first: no token for them means none for polls either
-                turn_id = _claim(conn, token, now, lease_seconds, step)
+                candidate = _most_behind_poll(conn, now, poll_policy) if step == states.POLL else None
+                turn_id = _claim(conn, token, now, lease_seconds, step, candidate)
                 if turn_id is None:
                     raise _NothingClaimed  # roll the token back
                 return Claimed(Lease(engine, turn_id, token, lease_seconds), step)
@@ -101,21 +113,56 @@ SLACK_PRIORITY = (states.START, states.DELIVER, states.INBOX, states.CLOSE)
 BLOCKS_PRIORITY = (states.SUBMIT, states.POLL)
 
 
-def _due(now: float, step: str) -> Any:
+def _due_conditions(now: float, step: str) -> tuple[Any, ...]:
     return (
-        select(Turn.id)
-        .where(
-            Turn.step == step,
-            Turn.next_run_at.is_not(None),
-            Turn.next_run_at <= now,
-            or_(Turn.lease_until.is_(None), Turn.lease_until < now),
-        )
-        .order_by(Turn.next_run_at)
+        Turn.step == step,
+        Turn.next_run_at.is_not(None),
+        Turn.next_run_at <= now,
+        or_(Turn.lease_until.is_(None), Turn.lease_until < now),
     )
 
 
-def _claim(conn: Connection, token: str, now: float, lease_seconds: float, step: str) -> int | None:
-    candidate = _due(now, step).limit(1).with_for_update(skip_locked=True).scalar_subquery()
+def _due(now: float, step: str) -> Any:
+    return select(Turn.id).where(*_due_conditions(now, step)).order_by(Turn.next_run_at)
+
+
+# How many of the most overdue polls are weighed against each other (a bounded read of the index).
+POLL_LOOKAHEAD = 8
+
+
+def _most_behind_poll(conn: Connection, now: float, policy: PollPolicy) -> int | None:
+    """Among the few most overdue polls, the one most behind relative to its own interval.
+
+    Overdue seconds do not weigh the same for every turn: 3 s late doubles the wait of a young turn
+    polled every 3 s, and is nothing to one polled every 80 s. Taking the most overdue relative to its
+    interval makes every turn slow down by the same factor when tokens are short, so young turns (most
+    of whose answers come within a minute) are not queued behind old ones. The oldest overdue poll is
+    always among those weighed and its lateness only grows, so none starves."""
+    rows = conn.execute(
+        select(Turn.id, Turn.next_run_at, Turn.submitted_at, Turn.deadline_at)
+        .where(*_due_conditions(now, states.POLL))
+        .order_by(Turn.next_run_at)
+        .limit(POLL_LOOKAHEAD)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not rows:
+        return None
+
+    def behind(row: Any) -> float:
+        due = float(row.next_run_at)
+        age = max(0.0, due - (row.submitted_at or due))
+        past_deadline = row.deadline_at is not None and due >= row.deadline_at
+        return (now - due) / policy.interval(age, past_deadline=past_deadline)
+
+    return int(max(rows, key=behind).id)
+
+
+def _claim(
+    conn: Connection, token: str, now: float, lease_seconds: float, step: str, candidate_id: int | None = None
+) -> int | None:
+    candidate: Any = candidate_id
+    if candidate is None:
+        candidate = _due(now, step).limit(1).with_for_update(skip_locked=True).scalar_subquery()
     row = conn.execute(
         update(Turn)
         .where(

@@ -75,7 +75,11 @@ class Worker:
     def run_once(self) -> bool:
         """Claim and run one due turn; False when nothing was due (used by tests and the demo)."""
         claimed = claim_next(
-            self.rt.engine, self.rt.budget, now=self.rt.clock(), lease_seconds=self.rt.settings.lease_seconds
+            self.rt.engine,
+            self.rt.budget,
+            now=self.rt.clock(),
+            lease_seconds=self.rt.settings.lease_seconds,
+            poll_policy=self.rt.settings.poll_policy,
         )
         if claimed is None:
             return False

@@ -139,6 +139,21 @@ def test_a_short_budget_polls_the_most_overdue_turn_first(engine: Engine) -> Non
     assert order == [2, 4, 1, 5, 3]
 
 
+def test_a_short_budget_polls_the_turn_most_behind_its_own_cadence_first(engine: Engine) -> None:
+    """A young turn polled every 3 s that is 2 s late is further behind than an old one polled every
+    70 s that is 5 s late: every turn slows by the same factor, and the old one is next."""
+    open_turns(engine, 2, step=states.POLL)
+    with engine.begin() as conn:
+        # turn 1: submitted 1,000 s before its due time (interval 70 s); turn 2: 10 s before (3 s)
+        conn.execute(update(Turn).where(Turn.id == 1).values(next_run_at=195.0, submitted_at=-805.0))
+        conn.execute(update(Turn).where(Turn.id == 2).values(next_run_at=198.0, submitted_at=188.0))
+    b = budget(engine, BudgetPolicy(capacity=1, refill_per_second=1.0, poll_reserve=0))
+    first = claim_next(engine, b, now=200.0, lease_seconds=600)
+    second = claim_next(engine, b, now=201.0, lease_seconds=600)
+    assert first is not None and second is not None
+    assert (first.lease.turn_id, second.lease.turn_id) == (2, 1)
+
+
 def test_the_next_due_step_ignores_turns_someone_holds(engine: Engine) -> None:
     from bot.turns.lease import next_due_at
 
