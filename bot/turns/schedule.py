@@ -1,9 +1,9 @@
 """When to run a step again: poll intervals that grow with a turn's age, and backoff after errors.
 
 Sharing the key's budget is not done here: a poll that is due waits for a token, and tokens go to the
-most overdue turn first (see `lease.claim_next`). So when the budget is short every turn's effective
-interval stretches to one round-robin cycle over all polling turns — never faster than the budget allows,
-the same for all, none starved — and as soon as there is room again every turn is back to its own pace.
+overdue poll furthest behind its own interval (see `lease.claim_next`). So when the budget is short every
+turn's effective interval stretches by the same factor — never faster than the budget allows, the same
+for all, none starved — and as soon as there is room again every turn is back to its own pace.
 """
 
 from __future__ import annotations
