@@ -38,6 +38,17 @@ class BucketSize:
         return cls(capacity=capacity, refill_per_second=(usable - capacity) / window)
 
 
+@dataclass(frozen=True)
+class _State:
+    start: float  # when the bucket refills from: now, or the end of a pause
+    rate: float  # tokens a second from then
+    level: float  # tokens at `start` (below zero when callers hold reserved tokens)
+
+    def seconds_until(self, now: float, tokens: float) -> float:
+        """Seconds from `now` until the bucket holds `tokens`."""
+        return (self.start - now) + max(0.0, (tokens - self.level) / self.rate)
+
+
 class TokenBucket:
     def __init__(self, name: str, size: BucketSize) -> None:
         self.key = hashlib.sha256(name.encode()).hexdigest()
@@ -74,46 +85,38 @@ class TokenBucket:
         bucket does not exist yet. The caller must not make its call before then, and must not take
         another token for it. Waiting callers thus get one slot each, in order, instead of all waking
         at the next refill and all but one finding the bucket empty again."""
-        row = conn.execute(
-            select(
-                RateBudget.tokens,
-                RateBudget.refilled_at,
-                RateBudget.paused_until,
-                RateBudget.rate_factor,
-                RateBudget.slowed_until,
-            )
-            .where(RateBudget.key_hash == self.key)
-            .with_for_update()
-        ).first()
-        if row is None:
+        state = self._state(conn, now, lock=True)
+        if state is None:
             return None
-        rate = self.size.refill_per_second * (row.rate_factor if row.slowed_until > now else 1.0)
-        start = max(now, row.paused_until)
-        level = min(self.size.capacity, row.tokens + (start - row.refilled_at) * rate)
         conn.execute(
             update(RateBudget)
             .where(RateBudget.key_hash == self.key)
-            .values(tokens=level - 1.0, refilled_at=start)
+            .values(tokens=state.level - 1.0, refilled_at=state.start)
         )
-        return float((start - now) + max(0.0, (1.0 - level) / rate))
+        return state.seconds_until(now, 1.0)
 
     def wait(self, conn: Connection, now: float, *, keep: float = 0.0) -> float:
         """Seconds until `take(keep=keep)` could succeed (0 if the bucket does not exist yet)."""
-        row = conn.execute(
-            select(
-                RateBudget.tokens,
-                RateBudget.refilled_at,
-                RateBudget.paused_until,
-                RateBudget.rate_factor,
-                RateBudget.slowed_until,
-            ).where(RateBudget.key_hash == self.key)
-        ).first()
+        state = self._state(conn, now, lock=False)
+        return 0.0 if state is None else state.seconds_until(now, 1.0 + keep)
+
+    def _state(self, conn: Connection, now: float, *, lock: bool) -> _State | None:
+        """The bucket as `take` sees it: when it next refills (after any pause), how fast, and its level
+        then. `lock` holds the row until the transaction ends, for a read followed by a write."""
+        query = select(
+            RateBudget.tokens,
+            RateBudget.refilled_at,
+            RateBudget.paused_until,
+            RateBudget.rate_factor,
+            RateBudget.slowed_until,
+        ).where(RateBudget.key_hash == self.key)
+        row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
-            return 0.0
+            return None
         rate = self.size.refill_per_second * (row.rate_factor if row.slowed_until > now else 1.0)
-        start = max(now, row.paused_until)
-        level = min(self.size.capacity, row.tokens + max(0.0, start - row.refilled_at) * rate)
-        return float((start - now) + max(0.0, (1.0 + keep - level) / rate))
+        start = max(now, float(row.paused_until))
+        level = min(self.size.capacity, row.tokens + (start - row.refilled_at) * rate)
+        return _State(start=start, rate=rate, level=float(level))
 
     def rate_limited(self, conn: Connection, now: float, retry_after: float | None) -> None:
         """The server answered 429: pause every replica, then refill more slowly for a while."""

@@ -165,12 +165,7 @@ def _claim(
         candidate = _due(now, step).limit(1).with_for_update(skip_locked=True).scalar_subquery()
     row = conn.execute(
         update(Turn)
-        .where(
-            Turn.id == candidate,
-            Turn.step == step,
-            Turn.next_run_at <= now,
-            or_(Turn.lease_until.is_(None), Turn.lease_until < now),
-        )
+        .where(Turn.id == candidate, *_due_conditions(now, step))
         .values(lease_token=token, lease_until=now + lease_seconds, attempts=Turn.attempts + 1)
         .returning(Turn.id)
     ).first()
