@@ -18,12 +18,14 @@ from pathlib import Path
 
 from bench.clairvoyant import clairvoyant
 from bench.measure import SideResult, percentile
+from bench.model import ORDERS, replay
 from bench.scenarios import Load, compare, intake, memory, replicas
-from bench.workload import workload
+from bench.workload import TurnSpec, workload
 from bot.blocks.budget import BudgetPolicy
 from bot.config import Settings
 from bot.db.token_bucket import BucketSize
 from bot.slack.pacing import SlackTiers, edits_bucket
+from bot.turns.schedule import PollPolicy
 
 FULL = {
     # ×10, not more: a claim and a request take real milliseconds, which compression multiplies.
@@ -32,6 +34,8 @@ FULL = {
     "replicas": Load(running=50, minutes=20, scale=20),
     "intake": 2000,
     "memory": 10_000,
+    # The scheduling alone (bench/model.py): orders of polls on the heavy load, then load on one key.
+    "model": (50, 100, 120, 140, 160, 200),
 }
 QUICK = {
     "light": Load(running=8, minutes=8, scale=60),
@@ -39,6 +43,7 @@ QUICK = {
     "replicas": Load(running=20, minutes=3, scale=60),
     "intake": 1000,
     "memory": 2000,
+    "model": (100, 200),
 }
 RESULTS = Path(__file__).parent / "RESULTS.md"
 # The bot runs with shipped defaults; the floor is computed with the same budget.
@@ -74,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         "replicas": lambda: _replicas_section(emit, plan["replicas"], args.postgres),  # type: ignore[arg-type]
         "intake": lambda: _intake_section(emit, int(plan["intake"])),  # type: ignore[call-overload]
         "memory": lambda: _memory_section(emit, int(plan["memory"])),  # type: ignore[call-overload]
+        "model": lambda: _model_section(emit, FULL["heavy"], plan["model"]),  # type: ignore[arg-type]
     }
     for name in names:
         runners[name]()
@@ -123,9 +129,9 @@ def _cycles(emit: Callable[[str], None], side: SideResult, load: Load) -> None:
     """The heavy target is counted in round-robin cycles (running turns × 60 / poll requests a minute left
     after creates); beside it, the floor: what a bridge that knew when each answer was ready would add."""
     polls = float(side.extra.get("polls_per_minute", 0.0))  # type: ignore[arg-type]
-    waited_on = float(side.extra.get("waited_on", 0.0))  # type: ignore[arg-type]
+    polled = float(side.extra.get("polled", 0.0))  # type: ignore[arg-type]
     p95 = _p95_all(side)
-    for label, running in (("turns running in Blocks", load.running), ("turns the bridge polls", waited_on)):
+    for label, running in (("turns running in Blocks", load.running), ("turns the bridge polls", polled)):
         cycle = running * 60 / polls if polls else float("inf")
         emit(
             f"- one round-robin cycle over the {label}: {running:.0f} × 60 / {polls:.0f} poll requests a "
@@ -141,6 +147,11 @@ def _cycles(emit: Callable[[str], None], side: SideResult, load: Load) -> None:
         f"minute (a create and a poll per turn; the key gives {60 * budget.refill_per_second:.0f}) and "
         f"{floor.edits_needed_per_minute:.0f} answer edits (Tier 3 gives {60 * edits.refill_per_second:.0f})"
     )
+    if floor.never_polled:
+        emit(
+            f"- whatever order a bridge polls in, at one point {floor.never_polled} turns were created and "
+            "not yet polled once: every turn needs a poll, and the key leaves fewer polls than turns arrive"
+        )
 
 
 def _replicas_section(emit: Callable[[str], None], load: Load, database_url: str) -> None:
@@ -175,6 +186,48 @@ def _memory_section(emit: Callable[[str], None], turns: int) -> None:
         f"| {result.turns} | {result.peak_rss_mb:.0f} MB | {result.polls} | {result.claim_ms_small:.2f} ms | "
         f"{result.claim_ms_large:.2f} ms | {result.claim_ms_large / result.claim_ms_small:.2f} |"
     )
+
+
+def _model_section(emit: Callable[[str], None], heavy: Load, sweep: tuple[float, ...]) -> None:
+    emit("\n## model: the scheduling alone, replayed (bench/model.py; no processes, simulated seconds)\n")
+    budget = BudgetPolicy.for_limit(DEFAULTS.blocks_rate_limit_per_minute, DEFAULTS.blocks_rate_headroom)
+    edits = edits_bucket(SlackTiers())
+
+    def run(specs: list[TurnSpec], order: str) -> tuple[list[float], float]:
+        result = replay(
+            specs,
+            budget=budget,
+            edits=edits,
+            policy=PollPolicy(),
+            deadline=DEFAULTS.turn_deadline_seconds,
+            order=ORDERS[order],
+        )
+        arrivals_per_minute = len(specs) / (specs[-1].arrives_at / 60)
+        return result.added, 60 * budget.refill_per_second - arrivals_per_minute
+
+    specs = workload(running=heavy.running, minutes=heavy.minutes, seed=heavy.seed)
+    emit(
+        f"The heavy load ({heavy.running:g} running on average, {heavy.minutes:g} min), other poll orders:\n"
+    )
+    emit("| order of due polls | added p50 / p95 / max | p95 in cycles over the turns running in Blocks |")
+    emit("|---|---|---|")
+    for order in ORDERS:
+        added, polls_left = run(specs, order)
+        cycle = heavy.running * 60 / polls_left
+        emit(f"| {order} | {_triple(added)} | {percentile(added, 0.95) / cycle:.2f} |")
+    emit("\nLoad on one key with the shipped defaults, arrivals for 60 min:\n")
+    emit(
+        "| running on average | turns a minute | polls a minute after creates | added p50 / p95 / max | p95 |"
+    )
+    emit("|---|---|---|---|---|")
+    for running in sweep:
+        specs = workload(running=running, minutes=60, seed=heavy.seed)
+        added, polls_left = run(specs, next(iter(ORDERS)))
+        cycle = running * 60 / polls_left if polls_left > 0 else float("inf")
+        emit(
+            f"| {running:g} | {len(specs) / 60:.1f} | {polls_left:.0f} | {_triple(added)} | "
+            f"{percentile(added, 0.95) / cycle:.2f} cycles |"
+        )
 
 
 def _table(sides: list[SideResult]) -> str:

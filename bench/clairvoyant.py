@@ -21,6 +21,9 @@ class Floor:
     added: list[float]  # per turn: answer shown minus answer ready, simulated seconds
     blocks_needed_per_minute: float  # a create and a poll per turn, while turns arrive
     edits_needed_per_minute: float  # an answer edit per turn, while turns arrive
+    # Turns created but not yet polled even once, at the worst moment, whatever order a bridge polls in:
+    # every turn needs at least one poll, and the key leaves only what creates do not take.
+    never_polled: int
 
 
 class _Bucket:
@@ -65,4 +68,16 @@ def clairvoyant(specs: list[TurnSpec], blocks: BucketSize, edits: BucketSize) ->
         added=added,
         blocks_needed_per_minute=2 * len(ordered) / minutes,
         edits_needed_per_minute=len(ordered) / minutes,
+        never_polled=_never_polled(ordered, blocks),
     )
+
+
+def _never_polled(ordered: list[TurnSpec], blocks: BucketSize) -> int:
+    """The most turns that had been created but could not yet have had a single poll: when the k-th turn
+    arrives, the key has given at most capacity + rate × t tokens, k of them to creates."""
+    start = ordered[0].arrives_at if ordered else 0.0
+    worst = 0.0
+    for created, spec in enumerate(ordered, start=1):
+        tokens = blocks.capacity + blocks.refill_per_second * (spec.arrives_at - start)
+        worst = max(worst, created - max(0.0, tokens - created))
+    return int(worst)

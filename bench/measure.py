@@ -50,7 +50,7 @@ def collect(
         busiest_minute=blocks.max_requests_in_window(60 / scale),
         slack_ratelimited=slack.rate_limited_calls,
     )
-    _load_while_arriving(result, specs, blocks, visible, scale)
+    _load_while_arriving(result, specs, blocks, scale)
     for spec in specs:
         if spec.index not in visible or spec.index not in available:
             continue
@@ -64,14 +64,10 @@ def collect(
 
 
 def _load_while_arriving(
-    result: SideResult,
-    specs: list[TurnSpec],
-    blocks: BlocksSimulator,
-    visible: dict[int, float],
-    scale: float,
+    result: SideResult, specs: list[TurnSpec], blocks: BlocksSimulator, scale: float
 ) -> None:
-    """Poll requests a minute, and turns the bridge was waiting on (created, answer not yet shown), on
-    average while requests kept arriving: the two figures a round-robin cycle is made of."""
+    """Poll requests a minute, and turns the bridge was polling (created, answer not yet found by a poll),
+    on average while requests kept arriving: the two figures a round-robin cycle is made of."""
     created = _created_at(blocks)
     if not created or not specs:
         return
@@ -81,11 +77,30 @@ def _load_while_arriving(
         1 for e in blocks.log if e["method"] == "GET" and start <= e["at"] <= end and e["status"] == 200
     )
     minutes = (end - start) * scale / 60
-    waiting_seconds = sum(
-        max(0.0, min(visible.get(index, end), end) - at) for index, at in created.items() if at <= end
+    found = _found_at(blocks)
+    polling_seconds = sum(
+        max(0.0, min(found.get(index, end), end) - at) for index, at in created.items() if at <= end
     )
     result.extra["polls_per_minute"] = polls / minutes if minutes else 0.0
-    result.extra["waited_on"] = waiting_seconds / (end - start) if end > start else 0.0
+    result.extra["polled"] = polling_seconds / (end - start) if end > start else 0.0
+
+
+def _found_at(blocks: BlocksSimulator) -> dict[int, float]:
+    """When a poll first saw each answer: the first successful read of its thread once it was final."""
+    reads: dict[str, list[float]] = {}
+    for entry in blocks.log:
+        if entry["method"] == "GET" and entry["status"] == 200 and "/threads/" in entry["path"]:
+            thread_id = entry["path"].split("/threads/", 1)[1].split("/", 1)[0]
+            reads.setdefault(thread_id, []).append(entry["at"])
+    found = {}
+    for thread in blocks.threads.values():
+        match = ANSWER.search(thread.answer)
+        final_at = thread.final_at
+        if match and final_at is not None:
+            seen = [at for at in reads.get(thread.id, []) if at >= final_at]
+            if seen:
+                found[int(match.group(1))] = min(seen)
+    return found
 
 
 def _created_at(blocks: BlocksSimulator) -> dict[int, float]:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from waitress.server import create_server
+
+from bot.turns.lease import blocks_backlog
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -41,11 +44,13 @@ class WebApp:
     def _health(self, start_response: StartResponse) -> Iterable[bytes]:
         try:
             with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+                backlog = blocks_backlog(conn, time.time())
         except Exception as exc:
             logger.warning("health check: database unavailable: %s", type(exc).__name__)
             return _respond(start_response, "503 Service Unavailable", {"ok": False, "database": "down"})
-        return _respond(start_response, "200 OK", {"ok": True})
+        # A saturated Blocks key is not a fault (nothing is lost), but whoever watches the bot should see it.
+        waiting = {"waiting": backlog.waiting, "longest_wait_seconds": round(backlog.longest_wait, 1)}
+        return _respond(start_response, "200 OK", {"ok": True, "blocks_backlog": waiting})
 
 
 def _respond(start_response: StartResponse, status: str, body: dict[str, object]) -> Iterable[bytes]:

@@ -149,10 +149,9 @@ def _most_behind_poll(conn: Connection, now: float, policy: PollPolicy) -> int |
         return None
 
     def behind(row: Any) -> float:
-        due = float(row.next_run_at)
-        age = max(0.0, due - (row.submitted_at or due))
-        past_deadline = row.deadline_at is not None and due >= row.deadline_at
-        return (now - due) / policy.interval(age, past_deadline=past_deadline)
+        return policy.behind(
+            now=now, due_at=float(row.next_run_at), submitted_at=row.submitted_at, deadline_at=row.deadline_at
+        )
 
     return int(max(rows, key=behind).id)
 
@@ -180,3 +179,23 @@ def next_due_at(conn: Connection, now: float) -> float | None:
         )
     ).scalar()
     return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Blocks steps (creates, follow-ups, polls) that are due and nobody holds: they wait for a token."""
+
+    waiting: int
+    longest_wait: float  # seconds the most overdue of them is past its due time
+
+
+def blocks_backlog(conn: Connection, now: float) -> Backlog:
+    waiting, longest = 0, 0.0
+    for step in BLOCKS_PRIORITY:  # one range of the (step, next_run_at) index each
+        count, earliest = conn.execute(
+            select(func.count(), func.min(Turn.next_run_at)).where(*_due_conditions(now, step))
+        ).one()
+        waiting += int(count)
+        if earliest is not None:
+            longest = max(longest, now - float(earliest))
+    return Backlog(waiting, longest)

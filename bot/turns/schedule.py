@@ -40,6 +40,15 @@ class PollPolicy:
         interval = self.interval(age, past_deadline=past_deadline)
         return max(due_at + interval, now + interval / 2)
 
+    def behind(
+        self, *, now: float, due_at: float, submitted_at: float | None, deadline_at: float | None
+    ) -> float:
+        """How far a due poll is behind its own cadence, in intervals: which of several due polls goes
+        first when tokens are short (see `lease.claim_next`)."""
+        age = max(0.0, due_at - (submitted_at or due_at))
+        past_deadline = deadline_at is not None and due_at >= deadline_at
+        return (now - due_at) / self.interval(age, past_deadline=past_deadline)
+
 
 def backoff(failures: int, retry_after: float | None = None) -> float:
     """Seconds before retrying after the `failures`-th consecutive error: exponential with full jitter,

@@ -14,12 +14,12 @@ import time
 
 from bot.blocks.errors import BlocksError, BlocksRateLimited, BlocksRetryable
 from bot.slack.gateway import SlackAuthError, SlackError, SlackRateLimited, SlackUnreachable
-from bot.turns import states
+from bot.turns import backlog, states
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.context import Runtime, TurnView, load
 from bot.turns.deliver import run_deliver
 from bot.turns.finish import finish
-from bot.turns.lease import Claimed, Lease, LeaseLost, claim_next, next_due_at
+from bot.turns.lease import Claimed, Lease, LeaseLost, blocks_backlog, claim_next, next_due_at
 from bot.turns.poll import run_poll
 from bot.turns.schedule import backoff
 from bot.turns.submit import run_submit
@@ -55,6 +55,9 @@ class Worker:
             thread = threading.Thread(target=self._loop, name=f"worker-{index}", daemon=True)
             thread.start()
             self._pool.append(thread)
+        watch = threading.Thread(target=self._watch_backlog, name="backlog-watch", daemon=True)
+        watch.start()
+        self._pool.append(watch)
 
     def wake(self) -> None:
         """New work was recorded in this process: look now instead of at the next idle poll."""
@@ -117,6 +120,22 @@ class Worker:
         except Exception:
             logger.exception("worker: reading the schedule failed")
             return idle
+
+    def _watch_backlog(self) -> None:
+        """About once a minute: is the Blocks key saturated? (see `backlog`)."""
+        settings = self.rt.settings
+        watch = backlog.BacklogWatch(
+            late_after=settings.poll_max_seconds,
+            requests_per_minute=settings.blocks_rate_limit_per_minute * (1 - settings.blocks_rate_headroom),
+            repeat_seconds=backlog.REPEAT_SECONDS / settings.time_scale,
+        )
+        while not self._stopping.wait(backlog.CHECK_SECONDS / settings.time_scale):
+            try:
+                with self.rt.engine.begin() as conn:
+                    found = blocks_backlog(conn, self.rt.clock())
+                watch.observe(found, self.rt.clock())
+            except Exception:
+                logger.exception("worker: reading the Blocks backlog failed")
 
     def _run(self, claimed: Claimed) -> None:
         lease = claimed.lease

@@ -9,7 +9,7 @@ from bot.blocks.budget import Budget, BudgetPolicy
 from bot.db.models import RateBudget, Turn
 from bot.turns import intake, states
 from bot.turns.intake import InboundEvent, IntakePolicy
-from bot.turns.lease import LeaseLost, claim_next
+from bot.turns.lease import Backlog, LeaseLost, blocks_backlog, claim_next
 
 POLICY = IntakePolicy(default_agent="claude", busy_policy="queue")
 PLENTY = BudgetPolicy(capacity=10_000, refill_per_second=10_000, poll_reserve=0)
@@ -163,3 +163,25 @@ def test_the_next_due_step_ignores_turns_someone_holds(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(update(Turn).where(Turn.id == 2).values(next_run_at=120.0, lease_until=500.0))
         assert next_due_at(conn, 100.0) == 150.0
+
+
+def test_the_blocks_backlog_counts_due_creates_and_polls_that_nobody_holds(engine: Engine) -> None:
+    open_turns(engine, 6, step=states.POLL)
+    with engine.begin() as conn:
+        ids = list(conn.execute(select(Turn.id).order_by(Turn.id)).scalars())
+        plan = [
+            (states.POLL, 100.0, None),  # due, waiting 100 s
+            (states.POLL, 150.0, None),  # due, waiting 50 s
+            (states.SUBMIT, 80.0, None),  # a create, waiting 120 s: the longest
+            (states.POLL, 300.0, None),  # not due yet
+            (states.POLL, 50.0, 500.0),  # due, but a worker holds it
+            (states.DELIVER, 10.0, None),  # a Slack step: not waiting for the Blocks budget
+        ]
+        for turn_id, (step, due, lease_until) in zip(ids, plan, strict=True):
+            conn.execute(
+                update(Turn)
+                .where(Turn.id == turn_id)
+                .values(step=step, next_run_at=due, lease_until=lease_until)
+            )
+        assert blocks_backlog(conn, 200.0) == Backlog(waiting=3, longest_wait=120.0)
+        assert blocks_backlog(conn, 60.0) == Backlog(waiting=0, longest_wait=0.0)

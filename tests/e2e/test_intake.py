@@ -103,7 +103,8 @@ def test_url_verification_and_health(rig: Rig) -> None:
     import httpx
 
     health = httpx.get(f"http://127.0.0.1:{rig.service.port}/healthz")
-    assert health.status_code == 200 and health.json() == {"ok": True}
+    assert health.status_code == 200
+    assert health.json() == {"ok": True, "blocks_backlog": {"waiting": 0, "longest_wait_seconds": 0.0}}
     assert httpx.get(f"http://127.0.0.1:{rig.service.port}/nope").status_code == 404
 
 

@@ -42,3 +42,16 @@ def test_answers_found_together_wait_for_slack_edits() -> None:
     specs = [spec(i, 0.0, 5.0) for i in range(3)]
     floor = clairvoyant(specs, PLENTY, BucketSize(capacity=1, refill_per_second=0.1))
     assert floor.added == pytest.approx([0.0, 10.0, 20.0], abs=0.1)
+
+
+def test_never_polled_counts_turns_no_order_could_have_polled_yet() -> None:
+    # One token every 10 s, one stored: 4 turns arrive at 0, 10, 20, 30. By the 4th arrival the key has
+    # given 1 + 3 = 4 tokens, all taken by the creates: none of the 4 can have been polled.
+    specs = [spec(i, i * 10.0, 100.0) for i in range(4)]
+    floor = clairvoyant(specs, BucketSize(capacity=1, refill_per_second=0.1), PLENTY)
+    assert floor.never_polled == 4
+    # With twice the refill, the 4th arrival finds 1 + 6 = 7 tokens: 4 creates and at most 3 polls.
+    floor = clairvoyant(specs, BucketSize(capacity=1, refill_per_second=0.2), PLENTY)
+    assert floor.never_polled == 1
+    # Budget to spare: every turn could have been polled.
+    assert clairvoyant(specs, PLENTY, PLENTY).never_polled == 0

@@ -46,3 +46,12 @@ def test_backoff_grows_with_jitter_and_honours_the_server() -> None:
     assert 1 <= backoff(1) <= 2
     assert 150 <= backoff(20) <= 300
     assert backoff(3, retry_after=12) == 12
+
+
+def test_how_far_behind_counts_in_the_turns_own_intervals() -> None:
+    # 2 s late on a 3 s cadence is further behind than 20 s late on a 70 s one (age 1000 s at 7%).
+    young = POLICY.behind(now=102, due_at=100, submitted_at=95, deadline_at=None)
+    old = POLICY.behind(now=1120, due_at=1100, submitted_at=100, deadline_at=None)
+    assert young == pytest.approx(2 / 3) and old == pytest.approx(20 / 70)
+    # Past its deadline a turn is polled every 5 minutes: 60 s late is a fifth of an interval.
+    assert POLICY.behind(now=2000, due_at=1940, submitted_at=100, deadline_at=1900) == pytest.approx(0.2)
