@@ -30,7 +30,10 @@ class BudgetPolicy:
     @classmethod
     def for_limit(cls, per_minute: int, headroom: float, *, window: float = 60.0) -> BudgetPolicy:
         size = BucketSize.within(per_minute, headroom, burst=BURST_SHARE, window=window)
-        return cls(size.capacity, size.refill_per_second, poll_reserve=min(3.0, size.capacity / 3))
+        # A poll must still fit in a full bucket: a small key (capacity 1) keeps no reserve, and creates go
+        # first only by the order of claims.
+        reserve = max(0.0, min(3.0, size.capacity / 3, size.capacity - 1.0))
+        return cls(size.capacity, size.refill_per_second, poll_reserve=reserve)
 
     @property
     def polls_per_second(self) -> float:

@@ -17,6 +17,14 @@ def test_budget_never_allows_more_than_the_limit_in_any_minute() -> None:
             assert policy.capacity + 60 * policy.refill_per_second <= limit * (1 - headroom) + 1e-9
 
 
+def test_a_poll_fits_in_a_full_bucket_whatever_the_limit() -> None:
+    # A reserve as large as the bucket would keep every poll waiting forever (small keys: capacity 1).
+    for limit in range(1, 400):
+        for headroom in (0.0, 0.1, 0.5):
+            policy = BudgetPolicy.for_limit(limit, headroom)
+            assert policy.capacity - policy.poll_reserve >= 1
+
+
 def test_a_busy_key_sustains_nearly_its_whole_allowance() -> None:
     # Once the bucket is dry only the refill flows: the burst must not eat the sustained rate.
     assert BUDGET.capacity == 3 and BUDGET.poll_reserve == 1
