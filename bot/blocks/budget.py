@@ -35,11 +35,6 @@ class BudgetPolicy:
         reserve = max(0.0, min(3.0, size.capacity / 3, size.capacity - 1.0))
         return cls(size.capacity, size.refill_per_second, poll_reserve=reserve)
 
-    @property
-    def polls_per_second(self) -> float:
-        """The sustained rate left for polls once creates and follow-ups took their share."""
-        return self.refill_per_second * 0.8
-
 
 class Budget:
     def __init__(self, *, api_key: str, policy: BudgetPolicy) -> None:
