@@ -89,7 +89,9 @@ class SlackPacer:
                     bucket.ensure(conn, now)
                     wait = bucket.reserve(conn, now) or 0.0
                 return wait
-            keep = max(1.0, bucket.size.capacity * self.tiers.essential_share)
+            # A bucket of one token (a low tier) keeps none back: optional calls then go only when nobody
+            # holds a reservation, instead of never.
+            keep = min(max(1.0, bucket.size.capacity * self.tiers.essential_share), bucket.size.capacity - 1)
             if bucket.take(conn, now, keep=keep):
                 return 0.0
             bucket.ensure(conn, now)

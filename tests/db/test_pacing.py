@@ -27,6 +27,18 @@ def test_essential_calls_use_the_whole_bucket_others_leave_a_share(engine: Engin
     assert slack.acquire("chat.update", "C1", essential=False) > 0, "optional calls are dropped now"
 
 
+def test_on_a_one_token_bucket_optional_calls_still_go_when_nobody_waits(engine: Engine) -> None:
+    now = [1000.0]
+    slack = pacer(engine, now, tier3_per_minute=10)  # chat.update: one token, refilled every 7.5 s
+    assert slack.acquire("chat.update", "C1", essential=False) == 0
+    assert slack.acquire("chat.update", "C1", essential=False) > 0, "spent: dropped"
+    now[0] += 8
+    assert slack.acquire("chat.update", "C1", essential=True) == 0
+    assert slack.acquire("chat.update", "C1", essential=True) > 0  # holds the next token
+    now[0] += 8
+    assert slack.acquire("chat.update", "C1", essential=False) > 0, "a reservation is pending"
+
+
 def test_waiting_essential_calls_get_one_slot_each_in_order(engine: Engine) -> None:
     now = [1000.0]
     slack = pacer(engine, now, tier3_per_minute=50)
