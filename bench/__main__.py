@@ -101,6 +101,12 @@ def _header(quick: bool) -> str:
     )
     return (
         f"# blocks-slack benchmark ({'quick' if quick else 'full'} run)\n\n"
+        "Run with `python -m bench` (after the README's test install; PostgreSQL at 127.0.0.1:5432 for the "
+        "replicas scenario). Each comparison runs the naive baseline and then blocks-slack (its own `serve` "
+        "process, SQLite) against fresh simulators on the same seeded load. Time compression (×N in each "
+        "heading) divides the simulators' durations and rate windows and the bot's policy durations alike; a "
+        "claim and a request still take real milliseconds, which the compression multiplies, so latencies "
+        "here are if anything pessimistic.\n\n"
         f"Machine: {os.cpu_count()} cores, {cpu}; Python {sys.version.split()[0]}; "
         f"{time.strftime('%Y-%m-%d')}.\n"
         "Blocks: 100 requests in any sliding 60 s window per key, 429 without Retry-After. Slack: Tier 3 at "
