@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -63,8 +64,11 @@ def _configure_sqlite(engine: Engine) -> None:
         # Take transaction control away from pysqlite so that "begin" below decides how to start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Switching a new file to WAL needs it to itself, and SQLite answers "locked" at once (no busy
+        # wait) while another connection is switching it or writing: replicas starting together on a
+        # new file met that.
+        _while_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -78,14 +82,7 @@ def _configure_sqlite(engine: Engine) -> None:
         try:
             # pysqlite can fail BEGIN IMMEDIATE with SQLITE_BUSY despite busy_timeout when another
             # process is checkpointing; a short retry loop makes that invisible.
-            for attempt in range(50):
-                try:
-                    connection.exec_driver_sql("BEGIN IMMEDIATE")
-                    return
-                except Exception as exc:  # sqlite3.OperationalError arrives wrapped
-                    if "locked" not in str(exc) or attempt == 49:
-                        raise
-                    time.sleep(0.02)
+            _while_locked(lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
         except BaseException:
             release(connection)
             raise
@@ -95,3 +92,15 @@ def _configure_sqlite(engine: Engine) -> None:
     def release(connection: Any) -> None:
         if connection.info.pop("sqlite_writer", False):
             writers.release()
+
+
+def _while_locked(statement: Callable[[], object], attempts: int = 250, pause: float = 0.02) -> None:
+    """Run `statement`, again while SQLite answers "database is locked" (about 5 s in all)."""
+    for attempt in range(attempts):
+        try:
+            statement()
+            return
+        except Exception as exc:  # sqlite3.OperationalError, wrapped by SQLAlchemy on a Connection
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(pause)
