@@ -137,8 +137,7 @@ def _cycles(emit: Callable[[str], None], side: SideResult, load: Load) -> None:
     after creates); beside it, the floor: what a bridge that knew when each answer was ready would add."""
     specs = workload(running=load.running, minutes=load.minutes, seed=load.seed)
     budget = BudgetPolicy.for_limit(DEFAULTS.blocks_rate_limit_per_minute, DEFAULTS.blocks_rate_headroom)
-    creates = len(specs) / (specs[-1].arrives_at / 60)
-    left = 60 * budget.refill_per_second - creates
+    creates, left = _polls_left(specs, budget)
     polled = float(side.extra.get("polled", 0.0))  # type: ignore[arg-type]
     made = float(side.extra.get("polls_per_minute", 0.0))  # type: ignore[arg-type]
     p95 = _p95_all(side)
@@ -201,6 +200,13 @@ def _memory_section(emit: Callable[[str], None], turns: int) -> None:
     )
 
 
+def _polls_left(specs: list[TurnSpec], budget: BudgetPolicy) -> tuple[float, float]:
+    """Creates a minute while turns arrive, and the poll requests a minute the key leaves after them: the
+    divisor of a round-robin cycle."""
+    creates = len(specs) / (specs[-1].arrives_at / 60)
+    return creates, 60 * budget.refill_per_second - creates
+
+
 def _model_section(emit: Callable[[str], None], heavy: Load, sweep: tuple[float, ...]) -> None:
     emit("\n## model: the scheduling alone, replayed (bench/model.py; no processes, simulated seconds)\n")
     budget = BudgetPolicy.for_limit(DEFAULTS.blocks_rate_limit_per_minute, DEFAULTS.blocks_rate_headroom)
@@ -215,8 +221,7 @@ def _model_section(emit: Callable[[str], None], heavy: Load, sweep: tuple[float,
             deadline=DEFAULTS.turn_deadline_seconds,
             order=ORDERS[order],
         )
-        arrivals_per_minute = len(specs) / (specs[-1].arrives_at / 60)
-        return result.added, 60 * budget.refill_per_second - arrivals_per_minute
+        return result.added, _polls_left(specs, budget)[1]
 
     specs = workload(running=heavy.running, minutes=heavy.minutes, seed=heavy.seed)
     emit(

@@ -26,28 +26,31 @@ class Floor:
     never_polled: int
 
 
-class _Bucket:
-    """A token bucket served in order: each call takes the next token at or after `at`."""
+class Bucket:
+    """A token bucket served in order, in simulated seconds: each call takes the next token at or after
+    `at`. Also used by `bench.model`, whose Slack edits take their token in turn (the bucket goes into
+    debt, as the bot's reservations do)."""
 
     def __init__(self, size: BucketSize) -> None:
         self.size = size
         self.level, self.last = size.capacity, 0.0
 
-    def ready_at(self, at: float) -> float:
-        """When a token is there for a request wanted at `at` (the bucket is not changed)."""
+    def level_at(self, at: float) -> float:
+        return min(self.size.capacity, self.level + (at - self.last) * self.size.refill_per_second)
+
+    def ready_at(self, at: float, keep: float = 0.0) -> float:
+        """When a token is there for a request wanted at `at`, leaving `keep` behind (nothing changes)."""
         at = max(at, self.last)
-        level = min(self.size.capacity, self.level + (at - self.last) * self.size.refill_per_second)
-        return at if level >= 1.0 else at + (1.0 - level) / self.size.refill_per_second
+        level = self.level_at(at)
+        return at if level >= 1.0 + keep else at + (1.0 + keep - level) / self.size.refill_per_second
 
     def take(self, at: float) -> None:
-        self.level = min(self.size.capacity, self.level + (at - self.last) * self.size.refill_per_second)
-        self.level -= 1.0
-        self.last = at
+        self.level, self.last = self.level_at(at) - 1.0, at
 
 
 def clairvoyant(specs: list[TurnSpec], blocks: BucketSize, edits: BucketSize) -> Floor:
     ordered = sorted(specs, key=lambda spec: spec.arrives_at)
-    key, slack = _Bucket(blocks), _Bucket(edits)
+    key, slack = Bucket(blocks), Bucket(edits)
     ready: list[float] = []  # heap of the times answers become ready in Blocks
     added: list[float] = []
     created = 0

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.clairvoyant import Bucket
 from bench.workload import MAX_DURATION, MIN_DURATION, TurnSpec
 from bot.blocks.budget import BudgetPolicy
 from bot.db.token_bucket import BucketSize
@@ -77,23 +78,6 @@ ORDERS: dict[str, Order] = {
 }
 
 
-class _Bucket:
-    def __init__(self, size: BucketSize) -> None:
-        self.size, self.level, self.last = size, size.capacity, 0.0
-
-    def level_at(self, at: float) -> float:
-        return min(self.size.capacity, self.level + (at - self.last) * self.size.refill_per_second)
-
-    def ready_at(self, at: float, keep: float) -> float:
-        """When a token can be taken leaving `keep` behind."""
-        level = self.level_at(at)
-        return at if level >= 1 + keep else at + (1 + keep - level) / self.size.refill_per_second
-
-    def take(self, at: float) -> None:
-        """Take the next token in turn: the bucket may go into debt (a reservation, as Slack edits do)."""
-        self.level, self.last = self.level_at(at) - 1, at
-
-
 def replay(
     specs: list[TurnSpec],
     *,
@@ -104,14 +88,14 @@ def replay(
     order: Order = _bot_order,
 ) -> Replay:
     arrivals = sorted(specs, key=lambda spec: spec.arrives_at)
-    key, slack = _Bucket(BucketSize(budget.capacity, budget.refill_per_second)), _Bucket(edits)
+    key, slack = Bucket(BucketSize(budget.capacity, budget.refill_per_second)), Bucket(edits)
     in_flight: list[_Turn] = []
     added: list[float] = []
     polls, created, now = 0, 0, 0.0
     while created < len(arrivals) or in_flight:
         next_arrival = arrivals[created].arrives_at if created < len(arrivals) else math.inf
         next_due = min((turn.due for turn in in_flight), default=math.inf)
-        create_at = key.ready_at(max(next_arrival, now), keep=0.0)
+        create_at = key.ready_at(max(next_arrival, now))
         poll_at = key.ready_at(max(next_due, now), keep=budget.poll_reserve) if in_flight else math.inf
         if create_at <= poll_at:  # creates go first
             now = create_at
@@ -127,7 +111,7 @@ def replay(
         turn = order(due, now, policy, deadline)
         if turn.ready <= now:
             in_flight.remove(turn)
-            shown = slack.ready_at(now, keep=0.0)
+            shown = slack.ready_at(now)
             slack.take(now)
             added.append(shown - turn.ready)
             continue
