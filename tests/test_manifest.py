@@ -1,18 +1,29 @@
-"""manifest.yml is valid against Slack's official manifest schema (vendored, MIT) and asks for what the
-bot needs."""
+"""manifest.yml is valid against Slack's official manifest schema and asks for what the bot needs.
+
+The schema is Slack's (MIT), not ours, so it is not kept in this repository: it is read from
+`../shared/slack-manifest-schema/` beside the checkout, where CI has it (override with
+`BLOCKS_SLACK_MANIFEST_SCHEMA`). Where it is absent the schema tests skip and say why.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = Path(__file__).parent / "slack_manifest_schema"
+SHARED_SCHEMAS = ROOT.parent / "shared" / "slack-manifest-schema"
+SCHEMAS = Path(os.environ.get("BLOCKS_SLACK_MANIFEST_SCHEMA") or SHARED_SCHEMAS)
+needs_schema = pytest.mark.skipif(
+    not (SCHEMAS / "manifest.schema.json").is_file(),
+    reason=f"Slack's manifest schema is not at {SCHEMAS} (set BLOCKS_SLACK_MANIFEST_SCHEMA to its folder)",
+)
 RAW = "https://raw.githubusercontent.com/slackapi/manifest-schema/v0.5.0/schemas/"
 
 
@@ -22,6 +33,7 @@ def manifest() -> dict[str, Any]:
     return loaded
 
 
+@needs_schema
 def test_manifest_is_valid_against_slacks_schema() -> None:
     registry: Registry = Registry()
     for version in ("1.0.0", "2.0.0"):
@@ -34,6 +46,7 @@ def test_manifest_is_valid_against_slacks_schema() -> None:
     assert errors == [], [e.message for e in errors]
 
 
+@needs_schema
 def test_a_broken_manifest_would_be_caught() -> None:
     schema = json.loads((SCHEMAS / "manifest.schema.1.0.0.json").read_text())
     broken = manifest()
