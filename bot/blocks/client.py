@@ -10,7 +10,9 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -29,7 +31,10 @@ __all__ = ["BlocksClient", "Message", "SubmittedTurn", "ThreadSnapshot"]
 logger = logging.getLogger(__name__)
 
 _Params = list[tuple[str, str | int | float | bool | None]]
-_RETRYABLE_STATUSES = (429, 502, 503, 504)
+# 429 and 503 say the service refused the request. A gateway's 502 or 504 does not: the service behind it
+# may have acted before the gateway gave up, so for a POST they mean "outcome unknown", like a 500.
+_REFUSED_STATUSES = (429, 503)
+_GATEWAY_STATUSES = (502, 504)
 # Requests that surely never reached the server: safe to repeat even for a POST.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -66,6 +71,14 @@ class Message:
             ts=float(ts) if isinstance(ts, int | float) else None,
             created_at=str(item.get("created_at") or ""),
         )
+
+    @property
+    def created_epoch(self) -> float | None:
+        """`created_at` (Blocks' clock) as epoch seconds, or None when it is missing or unreadable."""
+        try:
+            return datetime.fromisoformat(self.created_at).timestamp() if self.created_at else None
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -142,31 +155,41 @@ class BlocksClient:
             ("direction", "desc"),
             ("limit", limit),
         ]
-        data = self._request("GET", url, params=params)
-        items = _items(data)
-        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-        total_pages = meta.get("total_pages") if isinstance(meta, dict) else None
-        if isinstance(total_pages, int) and total_pages > 1 and _ascending(items):
-            # The server ignored `direction` (older deployments sort oldest first): the newest items
-            # are on the last page.
-            params.append(("page", total_pages))
-            items = _items(self._request("GET", url, params=params))
-        items = _sort_newest_first(items)
+        items = self._newest_items(url, params)
         final = next((m for m in items if m.type == "final_message"), None)
         return ThreadSnapshot(final=final, items=items)
 
-    def find_user_message(self, *, session_id: str, text: str) -> Message | None:
-        """After an unconfirmed follow-up: did Blocks record it? (It has no idempotency keys.)"""
-        params: _Params = [
-            ("type", "message"),
-            ("role", "user"),
-            ("direction", "desc"),
-            ("limit", 20),
-        ]
-        data = self._request("GET", f"/rest/v1/sessions/{session_id}/messages", params=params)
-        for item in _sort_newest_first(_items(data)):
-            if item.role == "user" and item.text == text and item.thread_id:
-                return item
+    def find_user_message(
+        self,
+        *,
+        session_id: str,
+        text: str,
+        known_threads: Collection[str] = (),
+        not_before: float | None = None,
+    ) -> Message | None:
+        """After an unconfirmed follow-up: did Blocks record it? (It has no idempotency keys.)
+
+        Only a message that this attempt could have created counts: one with the same text, in a thread
+        that no other turn of the conversation knows (`known_threads`), written after every message of
+        those threads (Blocks' own order, so no clock is compared), and not before `not_before` (our
+        clock, when the attempt began, less the caller's allowance for skew). A second "continue" that
+        never reached Blocks must not adopt the first one's answer."""
+        url = f"{self.api_url}/rest/v1/sessions/{session_id}/messages"
+        params: _Params = [("type", "message"), ("role", "user"), ("direction", "desc"), ("limit", 20)]
+        items = self._newest_items(url, params)
+        known = [m for m in items if m.thread_id in known_threads]
+        newest_known = max((m.created_epoch for m in known if m.created_epoch is not None), default=None)
+        for item in items:
+            if item.role != "user" or item.text != text or not item.thread_id:
+                continue
+            if item.thread_id in known_threads:
+                continue
+            stamp = item.created_epoch
+            if stamp is not None and newest_known is not None and stamp <= newest_known:
+                continue
+            if stamp is not None and not_before is not None and stamp < not_before:
+                continue
+            return item
         return None
 
     # -- plumbing -----------------------------------------------------------------------------------
@@ -178,6 +201,18 @@ class BlocksClient:
         if isinstance(href, str) and href:
             return rebase(href, self.api_url)
         return final_message_url(self.api_url, session_id, thread_id)
+
+    def _newest_items(self, url: str, params: _Params) -> list[Message]:
+        """The items of a list request that asks for `direction=desc`, newest first, whatever the
+        server's order: older deployments ignore `direction` and sort oldest first, so the newest items
+        are then on the last page."""
+        data = self._request("GET", url, params=params)
+        items = _items(data)
+        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+        total_pages = meta.get("total_pages") if isinstance(meta, dict) else None
+        if isinstance(total_pages, int) and total_pages > 1 and _ascending(items):
+            items = _items(self._request("GET", url, params=[*params, ("page", total_pages)]))
+        return _sort_newest_first(items)
 
     def _request(
         self,
@@ -212,7 +247,7 @@ class BlocksClient:
             raise BlocksRateLimited(
                 f"Blocks rate limit: {detail}", status=status, retry_after=_retry_after(response)
             )
-        if status in _RETRYABLE_STATUSES:
+        if status in _REFUSED_STATUSES or (status in _GATEWAY_STATUSES and not is_post):
             raise BlocksRetryable(
                 f"Blocks unavailable ({status}): {detail}", status=status, retry_after=_retry_after(response)
             )
@@ -248,7 +283,8 @@ def _sort_newest_first(messages: list[Message]) -> list[Message]:
 
 
 def _ascending(items: list[Message]) -> bool:
-    stamps = [m.ts for m in items if m.ts is not None]
+    # User messages carry no `ts`: their order is `created_at`'s.
+    stamps = [stamp for m in items if (stamp := m.ts if m.ts is not None else m.created_epoch) is not None]
     return len(stamps) > 1 and stamps[0] < stamps[-1]
 
 

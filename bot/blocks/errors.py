@@ -1,9 +1,11 @@
 """Errors raised by the Blocks client.
 
 BlocksError
-├── BlocksRetryable         the request surely did not take effect: retry later (429, 502-504, no connection)
+├── BlocksRetryable         the request surely did not take effect: retry later (429, 503, no connection;
+│   │                       for a GET also 500, 502, 504 and read timeouts, since reading twice is harmless)
 │   └── BlocksRateLimited   429: the key's budget is exhausted
-├── BlocksUnknownOutcome    a POST may or may not have taken effect (500, read timeout, dropped connection)
+├── BlocksUnknownOutcome    a POST may or may not have taken effect (500, 502, 504: a gateway may answer
+│                           after the service acted; a read timeout; a dropped connection)
 └── BlocksRejected          the request is wrong and retrying will not help (400, 401, 403, 404, 422, ...)
 """
 

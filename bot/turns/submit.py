@@ -2,8 +2,11 @@
 
 Blocks POSTs carry no idempotency key and Blocks has no list endpoint, so a POST is repeated only when it
 surely did not take effect. `submit_state = "sending"` is committed before the request; finding it on entry
-means an earlier attempt may have reached Blocks (a 500, a read timeout, or a crash):
-- a follow-up is looked up among the session's user messages, adopted if found, sent again if not;
+means an earlier attempt may have reached Blocks (a 500, a gateway's 502 or 504, a read timeout, or a
+crash):
+- a follow-up is looked up among the session's user messages and adopted only if this turn could have
+  written it (same text, a thread no other turn knows, newer than those and than the first attempt),
+  sent again if not;
 - a create cannot be looked up, so it is reported in the thread rather than repeated (no duplicate session).
 """
 
@@ -11,12 +14,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.blocks.client import SubmittedTurn
 from bot.blocks.errors import BlocksRejected, BlocksRetryable, BlocksUnknownOutcome
 from bot.blocks.links import final_message_url
-from bot.db.models import Conversation
+from bot.db.models import Conversation, Turn
 from bot.failpoints import failpoint
 from bot.slack import messages as text
 from bot.slack.gateway import SlackError
@@ -31,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 # Consecutive "surely not sent" failures after which the user is told instead of waiting on.
 MAX_SUBMIT_FAILURES = 8
+# How far Blocks' clock may be behind ours when a follow-up's creation time is compared with the start
+# of the attempt that may have sent it (a found message older than that cannot be this attempt's).
+CLOCK_SKEW_SECONDS = 30.0
 
 
 def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
@@ -49,7 +55,8 @@ def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
         _resolve_unconfirmed(rt, lease, view, message)
         return
 
-    lease.save(rt.clock(), submit_state="sending", submit_started_at=rt.clock())
+    # The first attempt's start: a follow-up found later may have been created by any attempt of this turn.
+    lease.save(rt.clock(), submit_state="sending", submit_started_at=turn.submit_started_at or rt.clock())
     failpoint("before_submit")
     try:
         if conversation.session_id is None:
@@ -89,8 +96,14 @@ def _resolve_unconfirmed(rt: Runtime, lease: Lease, view: TurnView, message: str
         reason = view.turn.last_error or "the bot restarted before Blocks answered"
         show_notice(lease, rt.clock(), text.unconfirmed_create(reason), states.FAILED)
         return
+    started = view.turn.submit_started_at
     try:
-        found = rt.blocks.find_user_message(session_id=conversation.session_id, text=message)
+        found = rt.blocks.find_user_message(
+            session_id=conversation.session_id,
+            text=message,
+            known_threads=_threads_of_other_turns(rt, view),
+            not_before=None if started is None else started - CLOCK_SKEW_SECONDS,
+        )
     except BlocksRejected as exc:
         show_notice(lease, rt.clock(), rejection_notice(exc, conversation.session_url), states.FAILED)
         return
@@ -109,6 +122,19 @@ def _resolve_unconfirmed(rt: Runtime, lease: Lease, view: TurnView, message: str
             final_message_url=final_message_url(rt.blocks.api_url, conversation.session_id, found.thread_id),
         ),
     )
+
+
+def _threads_of_other_turns(rt: Runtime, view: TurnView) -> set[str]:
+    """The Blocks threads that earlier turns of this conversation created: never this attempt's."""
+    with rt.engine.connect() as conn:
+        rows = conn.execute(
+            select(Turn.blocks_thread_id).where(
+                Turn.conversation_id == view.conversation.id,
+                Turn.id != view.turn.id,
+                Turn.blocks_thread_id.is_not(None),
+            )
+        ).scalars()
+        return {str(thread_id) for thread_id in rows}
 
 
 def _record_submitted(rt: Runtime, lease: Lease, view: TurnView, result: SubmittedTurn) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from bot.sim.slack import BOT_USER_ID, StubMessage
 from bot.slack import messages
 from tests.conftest import Rig
@@ -105,8 +107,43 @@ def test_an_unconfirmed_follow_up_that_did_not_arrive_is_sent_again(rig: Rig) ->
     assert len(_posts(rig, FOLLOW_UP)) == 2
 
 
+def test_a_repeated_follow_up_that_never_arrived_is_sent_not_taken_for_the_first(rig: Rig) -> None:
+    question = rig.say("UALICE", f"{MENTION} hello")
+    rig.wait_reaction(question)
+    first = rig.say("UALICE", "continue", thread=question)
+    rig.wait_reaction(first)
+    rig.blocks.inject(method="POST", path=FOLLOW_UP, status=500, when="before")
+    second = rig.say("UALICE", "continue", thread=question)
+    rig.wait_reaction(second)
+    rig.settle()
+    sent = [m["message"] for m in rig.blocks.snapshot()["user_messages"]]
+    assert len(sent) == 3 and sent[1] == sent[2], "the second 'continue' reached the agent"
+    threads = [t.blocks_thread_id for t in rig.turns()]
+    assert len(set(threads)) == 3, "each turn has its own Blocks thread, none adopted another's"
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_on_create_is_reported_not_repeated(rig: Rig, status: int) -> None:
+    rig.blocks.inject(method="POST", path=CREATE, status=status, when="after")
+    question = rig.say("UALICE", f"{MENTION} build it")
+    assert "Blocks did not confirm that the session was created" in _warned(rig, question)
+    assert len(_posts(rig, CREATE)) == 1
+    assert len(rig.blocks.snapshot()["sessions"]) == 1, "no second session"
+
+
+@pytest.mark.parametrize(("status", "when", "posts"), [(502, "after", 1), (504, "before", 2)])
+def test_a_gateway_error_on_a_follow_up_is_looked_up(rig: Rig, status: int, when: str, posts: int) -> None:
+    question = rig.say("UALICE", f"{MENTION} hello")
+    rig.wait_reaction(question)
+    rig.blocks.inject(method="POST", path=FOLLOW_UP, status=status, when=when)
+    follow_up = rig.say("UALICE", "next step", thread=question)
+    rig.wait_reaction(follow_up)
+    assert len(rig.blocks.snapshot()["user_messages"]) == 2, "sent exactly once"
+    assert len(_posts(rig, FOLLOW_UP)) == posts
+
+
 def test_blocks_unavailable_is_retried_until_it_answers(rig: Rig) -> None:
-    rig.blocks.inject(method="POST", path=CREATE, status=502, count=2)
+    rig.blocks.inject(method="POST", path=CREATE, status=503, count=2)
     rig.blocks.inject(method="GET", path=THREAD, status=503, count=2)
     question = rig.say("UALICE", f"{MENTION} hello")
     rig.wait_reaction(question, timeout=30)

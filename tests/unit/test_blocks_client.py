@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -84,9 +85,10 @@ def test_a_link_outside_the_api_is_refused() -> None:
             "Either",
         ),
         (429, {"error": "Rate limit exceeded"}, BlocksRateLimited, "Rate limit"),
-        (502, {"error": "bad gateway"}, BlocksRetryable, "502"),
+        # A gateway's 502 or 504 may come after the service acted: the outcome of a POST is unknown.
+        (502, {"error": "bad gateway"}, BlocksUnknownOutcome, "bad gateway"),
         (503, {}, BlocksRetryable, "503"),
-        (504, {}, BlocksRetryable, "504"),
+        (504, {}, BlocksUnknownOutcome, "504"),
         (500, {"error": "boom"}, BlocksUnknownOutcome, "boom"),
     ],
 )
@@ -97,9 +99,43 @@ def test_post_errors_say_whether_to_retry(status: int, body: object, error: type
     assert detail in str(caught.value) and caught.value.status == status
 
 
-def test_a_500_on_a_read_is_simply_retryable() -> None:
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_server_error_on_a_read_is_simply_retryable(status: int) -> None:
     with pytest.raises(BlocksRetryable):
-        client(reply(500)).read_thread(session_id=SESSION, thread_id=THREAD)
+        client(reply(status)).read_thread(session_id=SESSION, thread_id=THREAD)
+
+
+def _user_item(item_id: str, text: str, thread: str, created_at: str) -> dict[str, object]:
+    return {
+        "id": item_id,
+        "role": "user",
+        "type": "message",
+        "message": text,
+        "ts": None,
+        "chat_thread_id": thread,
+        "created_at": created_at,
+    }
+
+
+def test_only_a_user_message_this_attempt_could_have_written_is_found() -> None:
+    earlier = _user_item("1", "continue", "thread-1", "2026-12-02T10:00:00.000Z")
+    later = _user_item("2", "continue", "thread-2", "2026-12-02T10:05:00.000Z")
+    api = client(reply(200, {"items": [earlier, later], "meta": {"total_pages": 1}}))
+    attempt = datetime(2026, 12, 2, 10, 4, tzinfo=UTC).timestamp()
+
+    def find(known: set[str], not_before: float | None) -> str | None:
+        found = api.find_user_message(
+            session_id=SESSION, text="continue", known_threads=known, not_before=not_before
+        )
+        return None if found is None else found.thread_id
+
+    assert find(set(), None) == "thread-2", "the newest match"
+    assert find({"thread-2"}, None) is None, "a thread an earlier turn knows is never adopted"
+    assert find({"thread-1"}, attempt) == "thread-2"
+    assert find(set(), attempt + 120) is None, "older than the attempt"
+    unknown_after_known = _user_item("3", "continue", "thread-x", "2026-12-02T09:59:00.000Z")
+    api = client(reply(200, {"items": [unknown_after_known, earlier], "meta": {"total_pages": 1}}))
+    assert find({"thread-1"}, None) is None, "written before a known turn's message: not this attempt"
 
 
 def test_retry_after_is_honoured_in_seconds_or_as_a_date() -> None:
