@@ -53,28 +53,24 @@ def _run_service(mode: str) -> int:
     except ConfigError as exc:
         print(f"blocks-slack: configuration error: {exc}", file=sys.stderr)
         return 2
-    logs.configure(
-        settings.log_level,
-        secrets=[
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.blocks_api_key,
-        ],
-    )
+    scrub = logs.configure(settings.log_level, secrets=settings.secrets)
     if settings.ephemeral_disk and not settings.database_url_from_env:
         logger.warning(
             "!!! DATABASE_URL is not set and this disk is ephemeral: the SQLite file %s is lost at every "
             "restart, and with it every conversation. Attach PostgreSQL and set DATABASE_URL. !!!",
             settings.database_url,
         )
-    from bot.service import StartupError, build
+    from bot.service import StartupError, build, one_line
 
     try:
         service = build(settings, mode)  # type: ignore[arg-type]
         service.run_until_signal()
     except StartupError as exc:
-        print(f"blocks-slack: {exc}", file=sys.stderr)
+        print(f"blocks-slack: {scrub(str(exc))}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # Whatever else goes wrong while starting is still one line, and never carries a secret.
+        print(f"blocks-slack: cannot start: {type(exc).__name__}: {scrub(one_line(exc))}", file=sys.stderr)
         return 2
     return 0
 

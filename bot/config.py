@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from sqlalchemy.engine import make_url
+
 from bot.db.engine import normalize_database_url
 from bot.turns.schedule import PollPolicy
 
@@ -66,6 +68,13 @@ class Settings:
         return bool(self.slack_app_token)
 
     @property
+    def secrets(self) -> list[str]:
+        """Everything that must never appear in a log line or an error message."""
+        found = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.blocks_api_key]
+        password = make_url(self.database_url).password
+        return [*found, str(password)] if password else found
+
+    @property
     def poll_policy(self) -> PollPolicy:
         return PollPolicy(
             first_seconds=self.poll_first_seconds,
@@ -78,14 +87,14 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         reader = _Reader(env)
-        app_token = reader.text("SLACK_APP_TOKEN", "")
+        app_token = reader.secret("SLACK_APP_TOKEN")
         if app_token and not app_token.startswith("xapp-"):
             raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with 'xapp-'")
-        bot_token = reader.required("SLACK_BOT_TOKEN")
+        bot_token = reader.secret("SLACK_BOT_TOKEN", required=True)
         if not bot_token.startswith("xoxb-"):
             raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with 'xoxb-'")
         # Socket Mode does not sign requests, so the signing secret is only needed over HTTP.
-        signing_secret = reader.text("SLACK_SIGNING_SECRET", "")
+        signing_secret = reader.secret("SLACK_SIGNING_SECRET")
         if not app_token and not signing_secret:
             raise ConfigError("SLACK_SIGNING_SECRET is required (or set SLACK_APP_TOKEN for Socket Mode)")
         raw_db_url = reader.text("DATABASE_URL", "")
@@ -111,7 +120,7 @@ class Settings:
             slack_signing_secret=signing_secret,
             slack_app_token=app_token,
             slack_api_url=_with_trailing_slash(reader.url("SLACK_API_URL", "https://slack.com/api/")),
-            blocks_api_key=reader.required("BLOCKS_API_KEY"),
+            blocks_api_key=reader.secret("BLOCKS_API_KEY", required=True),
             blocks_api_url=reader.url("BLOCKS_API_URL", "https://api.blocks.team").rstrip("/"),
             blocks_agent=agent,
             database_url=database_url,
@@ -178,6 +187,18 @@ class _Reader:
         value = self.env.get(name, "").strip()
         if not value:
             raise ConfigError(f"{name} is required but not set")
+        return value
+
+    def secret(self, name: str, *, required: bool = False) -> str:
+        """A token, key or secret: surrounding whitespace (a pasted line break) is dropped; inside, only
+        printable characters without spaces may appear, because it goes into an HTTP header. The value is
+        never repeated in the message: a half-pasted secret is still a secret."""
+        value = self.required(name) if required else self.env.get(name, "").strip()
+        if any(not 33 <= ord(char) <= 126 for char in value):
+            raise ConfigError(
+                f"{name} contains a line break, a space or another character that cannot be part of it "
+                "(was it copied with extra text?)"
+            )
         return value
 
     def url(self, name: str, default: str) -> str:

@@ -1,34 +1,62 @@
-"""Logging set-up: one line per record, and secrets scrubbed from every message before it is written."""
+"""Logging set-up: one line per record, and no secret in any line that is written.
+
+Secrets are scrubbed from the whole formatted record, traceback included: an exception message can carry
+a token (an HTTP library refusing a header quotes it, escaped), so scrubbing only the message is not
+enough. Known secrets are replaced in every form they can take in a line (as they are, and as `repr`
+escapes them), and anything shaped like a Slack token is replaced whether or not it is known here.
+Uncaught exceptions in any thread go through the same path instead of straight to stderr.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import threading
 from collections.abc import Iterable
+from types import TracebackType
+
+# Slack tokens have a recognizable shape (xoxb-, xoxp-, xoxe-, xapp-…): never log one, known or not.
+_SLACK_TOKEN = re.compile(r"\b(xox[a-z]|xapp)-[A-Za-z0-9-]{4,}")
+_MIN_SECRET_LENGTH = 6
 
 
-class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 6]
+class Scrubber:
+    """Replaces secrets in text; shared by the log formatter and the command line's error lines."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = message
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, "***")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret and len(secret) >= _MIN_SECRET_LENGTH:
+                forms.update({secret, repr(secret)[1:-1], repr(secret.encode(errors="replace"))[2:-1]})
+                # A secret with a line break inside reaches a message in pieces: hide each long piece.
+                forms.update(p for p in re.split(r"\s+", secret) if len(p) >= _MIN_SECRET_LENGTH)
+        self._forms = sorted(forms, key=len, reverse=True)  # longest first: no half-replaced secret
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, "***")
+        return _SLACK_TOKEN.sub(lambda m: f"{m.group(1)}-***", text)
 
 
-def configure(level: str, secrets: Iterable[str] = ()) -> None:
+class ScrubbingFormatter(logging.Formatter):
+    def __init__(self, scrub: Scrubber, fmt: str) -> None:
+        super().__init__(fmt)
+        self.scrub = scrub
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.scrub(super().format(record))
+
+
+def configure(level: str, secrets: Iterable[str] = ()) -> Scrubber:
+    scrub = Scrubber(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactSecrets(secrets))
+    handler.setFormatter(ScrubbingFormatter(scrub, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    _route_uncaught_exceptions()
     # httpx logs every request URL at INFO; the worker's own lines say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
@@ -38,3 +66,21 @@ def configure(level: str, secrets: Iterable[str] = ()) -> None:
     logging.getLogger("slack_bolt.App").addFilter(
         lambda record: "`token` will be unused" not in record.getMessage()
     )
+    return scrub
+
+
+def _route_uncaught_exceptions() -> None:
+    """Python prints uncaught exceptions (main thread and others) straight to stderr, unscrubbed."""
+    log = logging.getLogger("bot")
+
+    def main_hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        log.critical("uncaught exception", exc_info=(kind, value, tb))
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is None:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        log.critical("uncaught exception in thread %s", name, exc_info=args.exc_value)
+
+    sys.excepthook = main_hook
+    threading.excepthook = thread_hook

@@ -62,6 +62,16 @@ def test_a_malformed_setting_is_named() -> None:
     assert result.returncode == 2 and "PORT must be a whole number" in result.stderr
 
 
+@pytest.mark.parametrize("name", ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "BLOCKS_API_KEY"])
+def test_a_secret_with_a_line_break_inside_is_one_line_that_does_not_show_it(name: str) -> None:
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "BLOCKS_API_KEY": "k"}
+    env[name] = env[name] + "secretpart1\nsecretpart2"
+    result = run("serve", env=env)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert name in result.stderr and "secretpart" not in result.stderr + result.stdout
+
+
 def test_an_unreachable_database_is_named(slack_url: str) -> None:
     result = run(
         "serve",

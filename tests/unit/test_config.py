@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from bot.config import ConfigError, Settings
 
@@ -99,3 +102,33 @@ def test_time_scale_compresses_policy_durations_and_the_rate_minute() -> None:
     assert s.lease_seconds == 60 and s.blocks_timeout_seconds == 30, "real time stays real"
     with pytest.raises(ConfigError, match="TIME_SCALE"):
         settings(TIME_SCALE="0.5")
+
+
+settings_for_properties = hypothesis_settings(max_examples=200, deadline=None)
+SECRETS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "BLOCKS_API_KEY")
+_PREFIX = {"SLACK_BOT_TOKEN": "xoxb-", "SLACK_APP_TOKEN": "xapp-"}
+
+
+@settings_for_properties
+@given(
+    name=st.sampled_from(SECRETS),
+    head=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=6, max_size=30),
+    bad=st.text(alphabet=st.sampled_from("\n\r\t \x00\x7f\u00a0\u2028é"), min_size=1, max_size=3),
+    tail=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=6, max_size=30),
+)
+def test_a_malformed_secret_is_named_and_never_repeated(name: str, head: str, bad: str, tail: str) -> None:
+    value = _PREFIX.get(name, "") + head + bad + tail
+    with pytest.raises(ConfigError) as caught:
+        settings(**{name: value})
+    message = str(caught.value)
+    assert name in message
+    assert head not in message and tail not in message, "no part of the secret is shown"
+
+
+def test_a_secret_pasted_with_a_trailing_line_break_is_accepted() -> None:
+    assert settings(SLACK_BOT_TOKEN="xoxb-1234\n").slack_bot_token == "xoxb-1234"
+
+
+def test_the_secrets_include_the_database_password() -> None:
+    s = settings(DATABASE_URL="postgres://u:hunter2secret@db.example/app")
+    assert "hunter2secret" in s.secrets and "key" in s.secrets
