@@ -13,7 +13,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -25,6 +25,7 @@ from bot.blocks.errors import (
     BlocksUnknownOutcome,
 )
 from bot.blocks.links import final_message_url, rebase, thread_messages_url
+from bot.storable import storable, storable_tree
 
 __all__ = ["BlocksClient", "Message", "SubmittedTurn", "ThreadSnapshot"]
 
@@ -241,8 +242,9 @@ class BlocksClient:
                 raise _unreadable(is_post, status) from None
             if not isinstance(data, dict):
                 raise _unreadable(is_post, status)
-            return data
-        detail = _error_detail(response)
+            # Answers and progress go into the database: cleaned where they come in.
+            return cast(dict[str, Any], storable_tree(data))
+        detail = storable(_error_detail(response))
         if status == 429:
             raise BlocksRateLimited(
                 f"Blocks rate limit: {detail}", status=status, retry_after=_retry_after(response)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from bot.storable import storable_tree
 from bot.turns.intake import InboundEvent, SlackFile
 
 # Subtypes that are still a person writing: a message with files, and a reply also sent to the channel.
@@ -26,6 +27,7 @@ def classify(
     allow_external_users: bool,
 ) -> InboundEvent | None:
     """The message as the agent should get it, or None when it is not for the agent."""
+    body, event = storable_tree(body), storable_tree(event)
     if event.get("type") not in ("app_mention", "message"):
         return None
     if event.get("subtype") not in _HUMAN_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):

@@ -24,6 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.slack.pacing import SlackPacer
+from bot.storable import storable_tree
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ class SlackGateway:
     def _call(self, method: str, function: Callable[..., Any], **kwargs: Any) -> Any:
         params = {key: value for key, value in kwargs.items() if value is not None}
         try:
-            return function(**params)
+            response = function(**params)
         except SlackApiError as exc:
             error = _classify(method, exc)
             if isinstance(error, SlackRateLimited) and self.pacer is not None:
@@ -266,6 +267,8 @@ class SlackGateway:
             raise SlackTransient(method, f"client error: {type(exc).__name__}") from None
         except OSError as exc:
             raise SlackTransient(method, f"network error: {type(exc).__name__}") from None
+        # Names and thread texts go into the database and to Blocks: cleaned where they come in.
+        return storable_tree(response.data) if isinstance(response.data, dict) else response
 
 
 def _markdown_blocks(markdown: str | None) -> list[dict[str, str]] | None:
