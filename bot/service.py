@@ -32,6 +32,7 @@ from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
 from bot.turns.worker import Worker
 from bot.web import HttpServer, WebApp
+from bot.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
     except OperationalError as exc:
         raise StartupError(f"cannot use the database (DATABASE_URL): {one_line(exc.orig)}") from None
     slack_client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
-    _verify_slack_token(slack_client, settings)
+    workspace = _verify_slack_token(slack_client, settings)
     worker = _build_worker(settings, engine, slack_client) if mode in ("serve", "worker") else None
 
     bolt = None
@@ -126,7 +127,7 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
                 worker.wake()
             return result
 
-        bolt = create_app(settings, client=slack_client, record=record)
+        bolt = create_app(settings, client=slack_client, record=record, workspace=workspace)
     server = None
     if mode in ("serve", "web"):
         # In Socket Mode events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
@@ -155,15 +156,19 @@ def one_line(error: object) -> str:
     return " ".join(str(error).split())
 
 
-def _verify_slack_token(client: WebClient, settings: Settings) -> None:
+def _verify_slack_token(client: WebClient, settings: Settings) -> Workspace:
     try:
-        client.auth_test()
+        response = client.auth_test()
     except SlackApiError as exc:
         raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({exc.response.get('error')})") from None
     except (SlackClientError, OSError) as exc:
         raise StartupError(
             f"cannot reach Slack at SLACK_API_URL ({settings.slack_api_url}): {one_line(exc)}"
         ) from None
+    workspace = Workspace.from_auth_test(response.data if isinstance(response.data, dict) else {})
+    if not workspace.team_id:
+        raise StartupError("Slack's auth.test did not say which workspace SLACK_BOT_TOKEN belongs to")
+    return workspace
 
 
 def _build_worker(settings: Settings, engine: Engine, slack_client: WebClient) -> Worker:

@@ -41,6 +41,8 @@ class Conversation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team_id: Mapped[str] = mapped_column(String(32))
+    # The Enterprise Grid organization of the workspace, when it is in one (its other workspaces are ours).
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str] = mapped_column(String(32))
     channel_type: Mapped[str] = mapped_column(String(16))  # channel | group | im | mpim
@@ -174,3 +176,13 @@ class RateBudget(Base):
     # After a 429 the refill rate is multiplied by this factor until `slowed_until`.
     rate_factor: Mapped[float] = mapped_column(Float, default=1.0)
     slowed_until: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class HealthCheck(Base):
+    """One row per probe name, written by every health check: a database that cannot take a write (locked,
+    read-only, full) is not healthy, however well it answers a read."""
+
+    __tablename__ = "health_checks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    checked_at: Mapped[float] = mapped_column(Float)

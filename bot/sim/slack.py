@@ -40,6 +40,7 @@ class StubMessage:
     edited: int = 0
     is_bot: bool = False
     metadata: dict[str, Any] | None = None
+    team: str = "T0001"  # the author's workspace: another one's in a shared channel
 
     @property
     def markdown(self) -> str:
@@ -47,6 +48,7 @@ class StubMessage:
 
     def to_json(self, *, with_metadata: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
+        data.update(team=self.team, user_team=self.team)
         if with_metadata and self.metadata:
             data["metadata"] = self.metadata
         if self.thread_ts:
@@ -100,9 +102,11 @@ class SlackStub:
 
     # -- a person writes (tests and the demo) -------------------------------------------------------
 
-    def human_message(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> StubMessage:
+    def human_message(
+        self, channel: str, user: str, text: str, thread_ts: str | None = None, *, team: str = TEAM_ID
+    ) -> StubMessage:
         with self._lock:
-            message = StubMessage(channel, self._next_ts(), user, text, thread_ts)
+            message = StubMessage(channel, self._next_ts(), user, text, thread_ts, team=team)
             self.messages[(channel, message.ts)] = message
             return message
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,13 +20,14 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.slack.events import classify
 from bot.turns.intake import InboundEvent, Recorded
+from bot.workspace import Workspace, event_enterprise_id
 
 logger = logging.getLogger(__name__)
 
 Recorder = Callable[[InboundEvent], Recorded]
 
 
-def create_app(settings: Settings, *, client: WebClient, record: Recorder) -> App:
+def create_app(settings: Settings, *, client: WebClient, record: Recorder, workspace: Workspace) -> App:
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-requests-are-not-signed",
@@ -35,7 +37,7 @@ def create_app(settings: Settings, *, client: WebClient, record: Recorder) -> Ap
         token_verification_enabled=True,
         attaching_conversation_kwargs_enabled=False,
     )
-    listener = _make_listener(settings, record)
+    listener = _make_listener(settings, record, workspace)
     app.event("app_mention")(listener)
     app.event("message")(listener)  # every subtype: edits, deletes, joins are answered 200 and dropped
     # Anything else Slack sends (reactions, app_home_opened, future subscriptions) is acknowledged:
@@ -44,9 +46,15 @@ def create_app(settings: Settings, *, client: WebClient, record: Recorder) -> Ap
     return app
 
 
-def _make_listener(settings: Settings, record: Recorder) -> Callable[..., None]:
+def _make_listener(settings: Settings, record: Recorder, workspace: Workspace) -> Callable[..., None]:
+    foreign = ForeignTeams()
+
     def record_message(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         """Record the message if it is for the agent; the worker does everything else."""
+        team_id, enterprise_id = body.get("team_id"), event_enterprise_id(body)
+        if not workspace.includes(team_id, enterprise_id):
+            foreign.seen(str(team_id or enterprise_id or "unknown"))
+            return  # never answered with this workspace's token
         inbound = classify(
             body,
             event,
@@ -67,6 +75,26 @@ def _make_listener(settings: Settings, record: Recorder) -> Callable[..., None]:
         )
 
     return record_message
+
+
+class ForeignTeams:
+    """Events of a workspace this deployment is not installed in (a misrouted app, a forged but signed
+    request from another install of the same app): acknowledged, ignored, and logged once per team."""
+
+    LIMIT = 1000  # remembered teams; past that, each is logged again rather than remembered forever
+
+    def __init__(self) -> None:
+        self._logged: set[str] = set()
+        self._lock = threading.Lock()
+
+    def seen(self, team: str) -> None:
+        with self._lock:
+            if team in self._logged:
+                return
+            if len(self._logged) >= self.LIMIT:
+                self._logged.clear()
+            self._logged.add(team)
+        logger.warning("ignoring events of team %s: this app is not installed there", team[:32])
 
 
 def _acknowledge() -> None:

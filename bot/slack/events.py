@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.storable import storable_tree
 from bot.turns.intake import InboundEvent, SlackFile
+from bot.workspace import event_enterprise_id
 
 # Subtypes that are still a person writing: a message with files, and a reply also sent to the channel.
 _HUMAN_SUBTYPES = {None, "file_share", "thread_broadcast"}
@@ -63,6 +64,7 @@ def classify(
         text=text,
         is_mention=is_mention,
         files=_files(event),
+        enterprise_id=event_enterprise_id(body),
     )
 
 

@@ -87,6 +87,13 @@ class ThreadMessage:
     user_id: str | None
     text: str
     is_bot: bool
+    team_id: str | None = None  # the author's workspace (set in shared channels)
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    name: str
+    enterprise_id: str | None = None  # the author's Enterprise Grid organization, if any
 
 
 class SlackGateway:
@@ -96,7 +103,7 @@ class SlackGateway:
         self.client = client
         self.pacer = pacer
         self.bot_user_id = bot_user_id
-        self._names: OrderedDict[str, str] = OrderedDict()
+        self._users: OrderedDict[str, SlackUser] = OrderedDict()
         self._names_lock = threading.Lock()
         self._held = threading.local()  # per worker thread: the method a reserved token is held for
 
@@ -190,6 +197,7 @@ class SlackGateway:
                     user_id=item.get("user"),
                     text=str(item.get("text", "")),
                     is_bot=bool(item.get("bot_id")) or item.get("subtype") == "bot_message",
+                    team_id=item.get("user_team") or item.get("source_team") or item.get("team"),
                 )
             )
         return messages
@@ -220,22 +228,28 @@ class SlackGateway:
 
     def user_name(self, user_id: str) -> str:
         """Display name for `@name`, cached; falls back to the id when Slack cannot tell."""
+        return self.user(user_id).name
+
+    def user(self, user_id: str) -> SlackUser:
+        """Who a user is (`users.info`), cached; the id as name when Slack cannot tell."""
         with self._names_lock:
-            if user_id in self._names:
-                self._names.move_to_end(user_id)
-                return self._names[user_id]
+            if user_id in self._users:
+                self._users.move_to_end(user_id)
+                return self._users[user_id]
         try:
             user = self._call("users.info", self.client.users_info, user=user_id).get("user") or {}
         except SlackError as exc:
             logger.info("users.info for %s failed (%s); using the id", user_id, exc.error)
-            return user_id
+            return SlackUser(name=user_id)
         profile = user.get("profile") or {}
         name = profile.get("display_name") or profile.get("real_name") or user.get("name") or user_id
+        enterprise = (user.get("enterprise_user") or {}).get("enterprise_id")
+        found = SlackUser(name=str(name), enterprise_id=str(enterprise) if enterprise else None)
         with self._names_lock:
-            self._names[user_id] = str(name)
-            if len(self._names) > 5000:
-                self._names.popitem(last=False)
-        return str(name)
+            self._users[user_id] = found
+            if len(self._users) > 5000:
+                self._users.popitem(last=False)
+        return found
 
     # -- plumbing -----------------------------------------------------------------------------------
 

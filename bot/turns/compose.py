@@ -29,13 +29,21 @@ def compose(
     user_name: Callable[[str], str],
     *,
     history: Sequence[Authored] = (),
+    external_left_out: int = 0,
 ) -> str:
-    """One request text: optional earlier thread messages, then this turn's messages, oldest first."""
+    """One request text: optional earlier thread messages, then this turn's messages, oldest first.
+    `external_left_out`: earlier messages by people of other organizations, left out (the agent is told)."""
     sections = []
-    if history:
-        lines = ["Earlier messages in this Slack thread, oldest first:"]
+    if history or external_left_out:
+        lines = ["Earlier messages in this Slack thread, oldest first:"] if history else []
         for earlier in history:
             lines.append(f"@{user_name(earlier.user_id)}: {to_agent_markdown(earlier.text, user_name)}")
+        if external_left_out:
+            plural = "s" if external_left_out != 1 else ""
+            lines.append(
+                f"({external_left_out} earlier message{plural} in this thread, by people outside this "
+                "organization, left out.)"
+            )
         sections.append("\n".join(lines))
     if len(messages) == 1:
         heading = "Slack message from @{name}:"

@@ -43,6 +43,7 @@ class InboundEvent:
     text: str
     is_mention: bool
     files: tuple[SlackFile, ...] = field(default=())
+    enterprise_id: str | None = None
 
     @property
     def conversation_ts(self) -> str:
@@ -182,6 +183,7 @@ def _lock_conversation(conn: Connection, event: InboundEvent) -> int | None:
 def _create_conversation(conn: Connection, event: InboundEvent, agent: str, now: float) -> int:
     values = {
         "team_id": event.team_id,
+        "enterprise_id": event.enterprise_id,
         "channel_id": event.channel_id,
         "thread_ts": event.conversation_ts,
         "channel_type": event.channel_type,

@@ -22,7 +22,7 @@ from bot.blocks.links import final_message_url
 from bot.db.models import Conversation, Turn
 from bot.failpoints import failpoint
 from bot.slack import messages as text
-from bot.slack.gateway import SlackError
+from bot.slack.gateway import SlackError, ThreadMessage
 from bot.slack.render import fallback_text
 from bot.turns import states
 from bot.turns.compose import Authored, compose
@@ -206,13 +206,27 @@ def _is_private(rt: Runtime, view: TurnView) -> bool:
 def _compose(rt: Runtime, view: TurnView) -> str:
     authored = [Authored(m.user_id, m.text, m.files_json) for m in view.messages]
     history: list[Authored] = []
+    left_out = 0
     is_first_turn = view.conversation.session_id is None
     if is_first_turn and view.conversation.joins_existing_thread and view.messages:
         first_ts = view.messages[0].ts
         earlier = rt.slack.thread_messages(channel=view.channel, thread_ts=view.thread_ts)
-        history = [
-            Authored(m.user_id or "unknown", m.text)
-            for m in earlier
-            if m.ts < first_ts and not m.is_bot and m.user_id
-        ]
-    return compose(authored, rt.slack.user_name, history=history)
+        for m in earlier:
+            if m.ts >= first_ts or m.is_bot or not m.user_id:
+                continue
+            if not rt.settings.allow_external_users and _is_external(rt, view, m):
+                left_out += 1  # another organization's words are not ours to hand to the agent
+                continue
+            history.append(Authored(m.user_id, m.text))
+    return compose(authored, rt.slack.user_name, history=history, external_left_out=left_out)
+
+
+def _is_external(rt: Runtime, view: TurnView, message: ThreadMessage) -> bool:
+    """An author of another organization in a shared channel (Slack Connect)."""
+    conversation = view.conversation
+    if not message.team_id or message.team_id == conversation.team_id:
+        return False
+    if conversation.enterprise_id and message.user_id:
+        # Another workspace of our Enterprise Grid organization is ours.
+        return rt.slack.user(message.user_id).enterprise_id != conversation.enterprise_id
+    return True
