@@ -13,7 +13,8 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 # Slack tokens have a recognizable shape (xoxb-, xoxp-, xoxe-, xapp-…): never log one, known or not.
@@ -84,3 +85,63 @@ def _route_uncaught_exceptions() -> None:
 
     sys.excepthook = main_hook
     threading.excepthook = thread_hook
+
+
+class Throttle:
+    """Repeats of one failure, logged once per period with a count instead of once per occurrence.
+
+    While the database is down every worker thread, every Slack delivery and every health check fails
+    the same way, many times a second: the first failure of a run is logged in full (traceback once),
+    then one line per `period` says how many more there were, and the recovery is logged when it comes.
+    """
+
+    def __init__(
+        self, log: logging.Logger, *, period: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ):
+        self.log = log
+        self.period = period
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._runs: dict[str, _Run] = {}
+
+    def failed(self, key: str, message: str, exc: BaseException | None = None) -> None:
+        now = self.clock()
+        with self._lock:
+            run = self._runs.get(key)
+            if run is None:
+                self._runs[key] = _Run(started=now, logged_at=now)
+                first = True
+            else:
+                run.count += 1
+                run.unlogged += 1
+                first = False
+                if now - run.logged_at < self.period:
+                    return
+                repeats, run.unlogged, run.logged_at = run.unlogged, 0, now
+        if first:
+            self.log.error("%s", message, exc_info=exc)
+            return
+        detail = f": {type(exc).__name__}: {' '.join(str(exc).split())[:300]}" if exc is not None else ""
+        self.log.error("%s (%d more times in the last %.0f s)%s", message, repeats, self.period, detail)
+
+    def recovered(self, key: str, message: str) -> None:
+        with self._lock:
+            run = self._runs.pop(key, None)
+        if run is not None:
+            self.log.warning(
+                "%s (after %d failures in %.0f s)", message, run.count, self.clock() - run.started
+            )
+
+    def failing(self, key: str) -> int:
+        """How many failures in a row `key` has had (0: none)."""
+        with self._lock:
+            run = self._runs.get(key)
+            return 0 if run is None else run.count
+
+
+class _Run:
+    def __init__(self, *, started: float, logged_at: float) -> None:
+        self.started = started
+        self.logged_at = logged_at
+        self.count = 1
+        self.unlogged = 0

@@ -23,7 +23,7 @@ from bot.blocks.budget import Budget, BudgetPolicy
 from bot.blocks.client import BlocksClient
 from bot.config import Settings
 from bot.db import migrate
-from bot.db.engine import make_engine
+from bot.db.engine import QUICK_WAIT_SECONDS, make_engine
 from bot.slack.app import create_app
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
@@ -46,6 +46,7 @@ class Service:
     worker: Worker | None
     bolt: App | None
     server: HttpServer | None = None
+    quick_engine: Engine | None = None
     _socket_handler: Any = None
 
     @property
@@ -70,6 +71,8 @@ class Service:
         if self.server is not None:
             self.server.stop()
         self.engine.dispose()
+        if self.quick_engine is not None:
+            self.quick_engine.dispose()
 
     def run_until_signal(self) -> None:
         received: list[int] = []
@@ -117,12 +120,15 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
     workspace = _verify_slack_token(slack_client, settings)
     worker = _build_worker(settings, engine, slack_client) if mode in ("serve", "worker") else None
 
+    # Intake and health answer Slack and load balancers within seconds whatever the database does: they
+    # use an engine that waits for it briefly, then fails (Slack is answered 500 and delivers again).
+    quick_engine = make_engine(settings.database_url, pool_size=5, wait_seconds=QUICK_WAIT_SECONDS)
     bolt = None
     if mode in ("serve", "web"):
         policy = intake.IntakePolicy(default_agent=settings.blocks_agent, busy_policy=settings.busy_policy)
 
         def record(event: InboundEvent) -> Recorded:
-            result = intake.record(engine, event, policy, time.time())
+            result = intake.record(quick_engine, event, policy, time.time())
             if worker is not None and result is not Recorded.DUPLICATE:
                 worker.wake()
             return result
@@ -132,8 +138,10 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
     if mode in ("serve", "web"):
         # In Socket Mode events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
         http_bolt = None if settings.socket_mode else bolt
-        server = HttpServer(WebApp(engine=engine, bolt=http_bolt), host=host, port=settings.port)
-    return Service(settings=settings, engine=engine, worker=worker, bolt=bolt, server=server)
+        server = HttpServer(WebApp(engine=quick_engine, bolt=http_bolt), host=host, port=settings.port)
+    return Service(
+        settings=settings, engine=engine, worker=worker, bolt=bolt, server=server, quick_engine=quick_engine
+    )
 
 
 def _connect_socket_mode(bolt: App, settings: Settings) -> Any:

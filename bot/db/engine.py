@@ -6,6 +6,9 @@ also queue on a lock of their own: SQLite's busy handler waits by sleeping ever 
 time), which under contention turns a 1 ms transaction into a second-long tail, while a lock hands over
 at once. Other processes on the same file still meet the busy handler (`busy_timeout`). WAL mode.
 PostgreSQL: psycopg 3, READ COMMITTED; decisions that must be serialized lock their conversation row.
+
+Every engine has a wait budget: how long a transaction may wait for the database before it fails. The
+worker waits long; intake and health are quick (Slack's 3 seconds), whatever the database does.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 
 def normalize_database_url(url: str) -> str:
@@ -43,46 +47,90 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+# Defaults for the worker and the command line: a busy database is waited for. Intake and health use a
+# short budget instead (see `QUICK_WAIT_SECONDS`): Slack wants its answer within 3 seconds, and a 500 in
+# time makes Slack deliver again, which loses nothing; a late answer only makes it retry as well.
+DEFAULT_WAIT_SECONDS = 30.0
+QUICK_WAIT_SECONDS = 2.0
+
+
+def make_engine(url: str, *, pool_size: int = 10, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> Engine:
+    """An engine whose transactions wait at most about `wait_seconds` for the database (its lock, a
+    connection, a statement) before failing."""
     url = normalize_database_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        _configure_sqlite(engine)
+        engine = create_engine(url, connect_args={"timeout": wait_seconds, "check_same_thread": False})
+        _configure_sqlite(engine, wait_seconds)
         return engine
+    connect_args: dict[str, Any] = {"connect_timeout": max(1, round(wait_seconds))}
+    if wait_seconds < DEFAULT_WAIT_SECONDS:
+        # A statement stuck behind a lock (or a database that stopped answering) must not hold a quick
+        # caller: PostgreSQL itself cancels it.
+        milliseconds = int(wait_seconds * 1000)
+        options = f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds // 2}"
+        given = make_url(url).query.get("options")  # connect_args would replace the URL's own options
+        given = given if isinstance(given, str) else " ".join(given or ())
+        connect_args["options"] = f"{given} {options}".strip()
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=wait_seconds,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 10},
+        connect_args=connect_args,
     )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+# One writer lock per SQLite file, shared by every engine of this process on that file: the quick engine
+# of intake and the worker's engine queue on the same lock instead of meeting in SQLite's sleeping busy
+# handler.
+_WRITER_LOCKS: dict[str, threading.RLock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.RLock:
+    database = engine.url.database or ":memory:"
+    key = str(Path(database).resolve()) if database != ":memory:" else f":memory:{id(engine)}"
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.RLock())
+
+
+class DatabaseBusy(OperationalError):
+    """The database did not let this transaction start within its engine's wait."""
+
+
+def _configure_sqlite(engine: Engine, wait_seconds: float) -> None:
+    busy_ms = int(wait_seconds * 1000)
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from pysqlite so that "begin" below decides how to start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         # Switching a new file to WAL needs it to itself, and SQLite answers "locked" at once (no busy
         # wait) while another connection is switching it or writing: replicas starting together on a
         # new file met that.
-        _while_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"))
+        _while_locked(lambda: cursor.execute("PRAGMA journal_mode=WAL"), seconds=min(5.0, wait_seconds))
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    writers = threading.RLock()
+    writers = _writer_lock(engine)
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        writers.acquire()
+        started = time.monotonic()
+        if not writers.acquire(timeout=wait_seconds):
+            raise DatabaseBusy("BEGIN", None, Exception("database is locked (by this process)"))
         connection.info["sqlite_writer"] = True
         try:
             # pysqlite can fail BEGIN IMMEDIATE with SQLITE_BUSY despite busy_timeout when another
-            # process is checkpointing; a short retry loop makes that invisible.
-            _while_locked(lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+            # process is checkpointing; a short retry loop makes that invisible. The wait for the lock
+            # above and the busy handler count against the same budget.
+            left = max(0.0, wait_seconds - (time.monotonic() - started))
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(left * 1000)}")
+            _while_locked(lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"), seconds=min(5.0, left))
         except BaseException:
             release(connection)
             raise
@@ -94,13 +142,14 @@ def _configure_sqlite(engine: Engine) -> None:
             writers.release()
 
 
-def _while_locked(statement: Callable[[], object], attempts: int = 250, pause: float = 0.02) -> None:
-    """Run `statement`, again while SQLite answers "database is locked" (about 5 s in all)."""
-    for attempt in range(attempts):
+def _while_locked(statement: Callable[[], object], seconds: float = 5.0, pause: float = 0.02) -> None:
+    """Run `statement`, again while SQLite answers "database is locked", for at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
         try:
             statement()
             return
         except Exception as exc:  # sqlite3.OperationalError, wrapped by SQLAlchemy on a Connection
-            if "locked" not in str(exc) or attempt == attempts - 1:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)

@@ -38,3 +38,16 @@ def _insert_ignoring_conflict(dialect: str, table: Table, returning: str | None)
     if returning is not None:
         statement = statement.returning(table.c[returning])
     return statement
+
+
+def upsert(conn: Connection, model: type[Base], values: dict[str, Any], *, key: str) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET the other columns."""
+    statement = _upsert(conn.dialect.name, cast(Table, model.__table__), key, tuple(sorted(values)))
+    conn.execute(statement, values)
+
+
+@functools.cache
+def _upsert(dialect: str, table: Table, key: str, columns: tuple[str, ...]) -> Any:
+    insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    updates = {name: insert.excluded[name] for name in columns if name != key}
+    return insert.on_conflict_do_update(index_elements=[table.c[key]], set_=updates)

@@ -14,10 +14,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
 from bot.config import Settings
+from bot.logs import Throttle
 from bot.slack.events import classify
 from bot.turns.intake import InboundEvent, Recorded
 from bot.workspace import Workspace, event_enterprise_id
@@ -25,6 +26,7 @@ from bot.workspace import Workspace, event_enterprise_id
 logger = logging.getLogger(__name__)
 
 Recorder = Callable[[InboundEvent], Recorded]
+RECORD = "record"
 
 
 def create_app(settings: Settings, *, client: WebClient, record: Recorder, workspace: Workspace) -> App:
@@ -37,16 +39,31 @@ def create_app(settings: Settings, *, client: WebClient, record: Recorder, works
         token_verification_enabled=True,
         attaching_conversation_kwargs_enabled=False,
     )
-    listener = _make_listener(settings, record, workspace)
+    errors = Throttle(logger)
+    listener = _make_listener(settings, record, workspace, errors)
     app.event("app_mention")(listener)
     app.event("message")(listener)  # every subtype: edits, deletes, joins are answered 200 and dropped
     # Anything else Slack sends (reactions, app_home_opened, future subscriptions) is acknowledged:
     # a 404 would make Slack retry it and count toward disabling the subscription.
     app.event(re.compile(r".*"))(_acknowledge)
+    app.error(_recording_failed(errors))
     return app
 
 
-def _make_listener(settings: Settings, record: Recorder, workspace: Workspace) -> Callable[..., None]:
+def _recording_failed(errors: Throttle) -> Callable[..., BoltResponse]:
+    """A delivery that could not be recorded is answered 500, so Slack delivers it again; while the
+    database is away that is every delivery, so it is logged once a minute with a count."""
+
+    def handle(error: Exception) -> BoltResponse:
+        errors.failed(RECORD, "cannot record a Slack event (answered 500: Slack delivers it again)", error)
+        return BoltResponse(status=500, body="")
+
+    return handle
+
+
+def _make_listener(
+    settings: Settings, record: Recorder, workspace: Workspace, errors: Throttle
+) -> Callable[..., None]:
     foreign = ForeignTeams()
 
     def record_message(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
@@ -64,6 +81,7 @@ def _make_listener(settings: Settings, record: Recorder, workspace: Workspace) -
         if inbound is None:
             return
         result = record(inbound)
+        errors.recovered(RECORD, "Slack events are recorded again")
         quiet = result in (Recorded.DUPLICATE, Recorded.NOT_FOR_US)
         logger.log(
             logging.DEBUG if quiet else logging.INFO,

@@ -13,6 +13,7 @@ import threading
 import time
 
 from bot.blocks.errors import BlocksError, BlocksRateLimited, BlocksRetryable
+from bot.logs import Throttle
 from bot.slack.gateway import SlackAuthError, SlackError, SlackRateLimited, SlackUnreachable
 from bot.turns import backlog, states
 from bot.turns.acknowledge import run_close, run_inbox, run_start
@@ -38,6 +39,9 @@ STEPS = {
 MAX_CHAINED_STEPS = 6
 SLACK_AUTH_RETRY_SECONDS = 300.0
 MIN_IDLE_SECONDS = 0.01
+# While the database fails, each thread waits this long at most before trying it again.
+MAX_ERROR_PAUSE = 10.0
+DATABASE = "database"
 
 
 class Worker:
@@ -47,6 +51,7 @@ class Worker:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._pool: list[threading.Thread] = []
+        self._errors = Throttle(logger)
 
     def start(self) -> None:
         with self.rt.engine.begin() as conn:
@@ -95,9 +100,14 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 worked = self.run_once()
-            except Exception:
-                logger.exception("worker: claiming failed; retrying shortly")
-                worked = False
+            except Exception as exc:
+                # The database is away (or a bug): every thread meets it, so it is logged once a minute,
+                # and the threads back off instead of asking it again at once.
+                self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
+                self._wake.wait(min(MAX_ERROR_PAUSE, 0.5 * 2 ** min(self._errors.failing(DATABASE), 5)))
+                self._wake.clear()
+                continue
+            self._errors.recovered(DATABASE, "worker: the database is back")
             if not worked:
                 self._wake.wait(self._idle_seconds())
                 self._wake.clear()
@@ -117,8 +127,8 @@ class Worker:
                     return min(idle, due - now)
                 # Due and free, yet not claimed: a Blocks step waiting for a token.
                 return min(idle, max(MIN_IDLE_SECONDS, self.rt.budget.wait(conn, now)))
-        except Exception:
-            logger.exception("worker: reading the schedule failed")
+        except Exception as exc:
+            self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
             return idle
 
     def _watch_backlog(self) -> None:
@@ -134,8 +144,8 @@ class Worker:
                 with self.rt.engine.begin() as conn:
                     found = blocks_backlog(conn, self.rt.clock())
                 watch.observe(found, self.rt.clock())
-            except Exception:
-                logger.exception("worker: reading the Blocks backlog failed")
+            except Exception as exc:
+                self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
 
     def _run(self, claimed: Claimed) -> None:
         lease = claimed.lease

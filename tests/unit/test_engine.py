@@ -33,4 +33,4 @@ def test_a_database_locked_for_good_is_reported_after_the_attempts() -> None:
         raise sqlite3.OperationalError("database is locked")
 
     with pytest.raises(sqlite3.OperationalError, match="locked"):
-        _while_locked(always_locked, attempts=5, pause=0)
+        _while_locked(always_locked, seconds=0.05, pause=0.01)

@@ -69,3 +69,26 @@ def test_a_known_secret_never_survives_scrubbing(secret: str, before: str, after
     scrub = logs.Scrubber([secret])
     for shown in (secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]):
         assert shown not in scrub(before + shown + after) or shown in before + after
+
+
+def test_a_run_of_the_same_failure_is_logged_once_a_period_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    throttle = logs.Throttle(logging.getLogger("bot.test"), period=60, clock=lambda: now[0])
+    caplog.set_level(logging.INFO)
+    for second in range(200):  # four threads failing every second for 50 s, then 10 s more
+        now[0] = second * 0.3
+        throttle.failed("db", "cannot use the database", ValueError("down"))
+    assert throttle.failing("db") == 200
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["cannot use the database"], "nothing more within the first minute"
+    now[0] = 61
+    throttle.failed("db", "cannot use the database", ValueError("down"))
+    assert caplog.records[-1].getMessage() == (
+        "cannot use the database (200 more times in the last 60 s): ValueError: down"
+    )
+    throttle.recovered("db", "the database is back")
+    assert caplog.records[-1].getMessage() == "the database is back (after 201 failures in 61 s)"
+    throttle.recovered("db", "the database is back")
+    assert len(caplog.records) == 3, "recovery is logged once"
