@@ -1,11 +1,5 @@
-"""The Slack Web API calls the worker makes, with Slack's errors sorted into what the worker must do.
-
-    SlackError
-    ├── SlackRateLimited    `ratelimited` (HTTP 429): try again after `retry_after` seconds
-    ├── SlackTooLong        `msg_too_long` / `msg_blocks_too_long`: split the text smaller
-    ├── SlackUnreachable    the channel cannot be written to (not_in_channel, is_archived, …): give up on it
-    ├── SlackAuthError      the token is bad or revoked: an admin must fix it; retry much later
-    └── SlackTransient      anything else (network, 5xx, unknown errors): retry with backoff
+"""The Slack Web API calls the worker makes, with Slack's errors sorted into what the worker must do
+(`errors.py` draws the tree).
 
 Reactions are made idempotent here: adding one that is there, or removing one that is not, is success.
 """
@@ -23,62 +17,17 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.slack.documented_errors import DOCUMENTED_ERRORS
+from bot.slack.errors import (
+    SlackError,
+    SlackRateLimited,
+    SlackTransient,
+    from_api_error,
+)
 from bot.slack.pacing import SlackPacer
 from bot.storable import storable_tree
 
 logger = logging.getLogger(__name__)
-
-_UNREACHABLE = {
-    "not_in_channel",
-    "channel_not_found",
-    "thread_not_found",
-    "is_archived",
-    "msg_not_found",
-    "message_not_found",
-    "cant_update_message",
-    "restricted_action",
-    "restricted_action_read_only_channel",
-    "restricted_action_thread_only_channel",
-    "restricted_action_non_threadable_channel",
-    "team_access_not_granted",
-    "ekm_access_denied",
-    "no_permission",
-}
-_AUTH = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope"}
-_TOO_LONG = {"msg_too_long", "msg_blocks_too_long", "invalid_blocks", "markdown_text_conflict"}
-
-
-class SlackError(Exception):
-    def __init__(self, method: str, error: str) -> None:
-        super().__init__(f"{method}: {error}")
-        self.method = method
-        self.error = error
-
-
-class SlackRateLimited(SlackError):
-    """Slack answered 429, or the bot's own budget for the method is spent. In the second case a token is
-    `reserved` for the caller, due in `retry_after` seconds: run the step again then, holding it."""
-
-    def __init__(self, method: str, retry_after: float, *, reserved: bool = False) -> None:
-        super().__init__(method, "ratelimited")
-        self.retry_after = retry_after
-        self.reserved = reserved
-
-
-class SlackTooLong(SlackError):
-    pass
-
-
-class SlackUnreachable(SlackError):
-    pass
-
-
-class SlackAuthError(SlackError):
-    pass
-
-
-class SlackTransient(SlackError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -273,7 +222,7 @@ class SlackGateway:
         try:
             response = function(**params)
         except SlackApiError as exc:
-            error = _classify(method, exc)
+            error = from_api_error(method, exc, DOCUMENTED_ERRORS.get(method, frozenset()))
             if isinstance(error, SlackRateLimited) and self.pacer is not None:
                 self.pacer.rate_limited(method, str(params.get("channel", "")), error.retry_after)
             raise error from None
@@ -289,23 +238,3 @@ def _markdown_blocks(markdown: str | None) -> list[dict[str, str]] | None:
     if markdown is None:
         return None
     return [{"type": "markdown", "text": markdown}]
-
-
-def _classify(method: str, exc: SlackApiError) -> SlackError:
-    response = exc.response
-    error = str(response.get("error") or f"http_{response.status_code}")
-    if response.status_code == 429 or error == "ratelimited":
-        headers = response.headers or {}
-        raw = headers.get("Retry-After") or headers.get("retry-after") or "1"
-        try:
-            retry_after = float(raw[0] if isinstance(raw, list) else raw)
-        except ValueError:
-            retry_after = 1.0
-        return SlackRateLimited(method, retry_after)
-    if error in _TOO_LONG:
-        return SlackTooLong(method, error)
-    if error in _UNREACHABLE:
-        return SlackUnreachable(method, error)
-    if error in _AUTH:
-        return SlackAuthError(method, error)
-    return SlackTransient(method, error)

@@ -94,6 +94,12 @@ def unavailable(detail: str, attempts: int) -> str:
     )
 
 
+def bot_failed(reason: str) -> str:
+    return (
+        f"⚠️ Something went wrong on my side and I could not finish this ({reason}). Reply here to try again."
+    )
+
+
 def gave_up(hours: float, session_url: str | None) -> str:
     text = f"⌛ No answer from the agent after {hours:g} h, so I stopped waiting here."
     link = session_link(session_url)

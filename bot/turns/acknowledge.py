@@ -8,8 +8,8 @@ from sqlalchemy import exists, select, update
 from bot.db.models import InboundMessage
 from bot.failpoints import failpoint
 from bot.slack import messages as text
-from bot.slack.render import fallback_text
 from bot.turns import states
+from bot.turns.best_effort import Decorations
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import lock_conversation
 from bot.turns.lease import Lease
@@ -18,10 +18,11 @@ from bot.turns.posting import post_once
 
 def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
     """A waiting turn: mark each queued reply with 📥 so its author knows it will be sent next."""
+    decorations = Decorations(rt, view)
     for message in view.messages:
         if message.inbox_reacted:
             continue
-        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.INBOX, essential=False)
+        decorations.react(message.ts, text.INBOX)
         with lease.transaction(rt.clock()) as conn:
             conn.execute(
                 update(InboundMessage).where(InboundMessage.id == message.id).values(inbox_reacted=True)
@@ -42,10 +43,11 @@ def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
 
 def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
     """👀 on every message of the turn, then the placeholder reply that will become the answer."""
+    decorations = Decorations(rt, view)
     for message in view.messages:
-        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.EYES, essential=False)
+        decorations.react(message.ts, text.EYES)
         if message.queued:
-            rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.INBOX)
+            decorations.unreact(message.ts, text.INBOX)
     turn = view.turn
     if turn.placeholder_state != "posted":
         ts = post_once(
@@ -66,12 +68,10 @@ def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
 def run_close(rt: Runtime, lease: Lease, view: TurnView) -> None:
     """An interrupted turn: its placeholder says so, and its messages lose 👀."""
     turn = view.turn
+    decorations = Decorations(rt, view)
     if turn.placeholder_ts:
-        markdown = text.interrupted()
-        rt.slack.update(
-            channel=view.channel, ts=turn.placeholder_ts, text=fallback_text(markdown), markdown=markdown
-        )
+        decorations.edit("the interrupted note", turn.placeholder_ts, text.interrupted())
     for message in view.messages:
-        rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.EYES)
-        rt.slack.add_reaction(channel=view.channel, ts=message.ts, name=text.STOPPED, essential=False)
+        decorations.unreact(message.ts, text.EYES)
+        decorations.react(message.ts, text.STOPPED)
     lease.release(rt.clock(), next_run_at=None, step=states.DONE)

@@ -10,21 +10,21 @@ after, leaving only the documented window between Slack accepting it and our com
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from bot.config import Settings
 from bot.failpoints import failpoint
 from bot.slack import messages as text
-from bot.slack.gateway import SlackTooLong, SlackUnreachable
+from bot.slack.errors import SlackError, SlackMessageGone, SlackTooLong, is_refusal
 from bot.slack.render import DEFAULT_PART_LIMIT, MIN_PART_LIMIT, fallback_text, neutralize, next_part
 from bot.turns import states
+from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import finish
 from bot.turns.lease import Lease
 from bot.turns.posting import post_once
 
 logger = logging.getLogger(__name__)
-
-_PLACEHOLDER_GONE = {"message_not_found", "msg_not_found", "cant_update_message"}
 
 
 def body_of(view: TurnView, settings: Settings) -> str:
@@ -44,6 +44,7 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     limit = turn.part_limit or DEFAULT_PART_LIMIT
     offset, parts, placeholder_ts = turn.delivered_offset, turn.parts_posted, turn.placeholder_ts
     post_state = turn.part_post_state
+    plain = False  # Slack refused this part with its markdown block: send it as plain text
     while offset < len(body):
         part, end = next_part(body, offset, limit)
         try:
@@ -58,7 +59,8 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
                     post=part_key,
                     state_field="part_post_state",
                     state=post_state,
-                    markdown=part,
+                    markdown=None if plain else part,
+                    text=fallback_text(part) if plain else None,
                 )
         except SlackTooLong:
             if limit <= MIN_PART_LIMIT:
@@ -67,29 +69,42 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
             logger.info("turn %s: Slack found a part too long; splitting at %d characters", turn.id, limit)
             lease.save(rt.clock(), part_limit=limit)
             continue
-        except SlackUnreachable as exc:
-            if parts == 0 and placeholder_ts and exc.error in _PLACEHOLDER_GONE:
-                placeholder_ts = None  # someone deleted the placeholder: post the answer instead
+        except SlackError as exc:
+            if parts == 0 and placeholder_ts and _cannot_edit(exc, turn.failures):
+                # Deleted, too old to edit, or refused: the answer becomes a new reply instead.
+                logger.info(
+                    "turn %s: placeholder cannot be edited (%s); posting the answer", turn.id, exc.error
+                )
+                placeholder_ts = None
                 lease.save(rt.clock(), placeholder_ts=None)
                 continue
+            if not plain and is_refusal(exc, turn.failures + 1):
+                logger.info(
+                    "turn %s: Slack refused a part (%s); sending it as plain text", turn.id, exc.error
+                )
+                plain, post_state = True, "none"  # refused: it was not posted
+                continue
             raise
-        offset, parts, post_state = end, parts + 1, "none"
+        offset, parts, post_state, plain = end, parts + 1, "none", False
         lease.save(rt.clock(), delivered_offset=offset, parts_posted=parts, part_post_state="none")
         failpoint("after_part_commit")
 
     answered = turn.outcome in (None, states.ANSWERED)
+    decorations = Decorations(rt, view)
     for message in view.messages:
         # 👀 goes first, so that nobody ever sees it beside the ✅.
-        rt.slack.remove_reaction(channel=view.channel, ts=message.ts, name=text.EYES)
-        rt.slack.add_reaction(
-            channel=view.channel, ts=message.ts, name=text.DONE if answered else text.WARNING
-        )
+        decorations.unreact(message.ts, text.EYES)
+        decorations.react(message.ts, text.DONE if answered else text.WARNING, essential=True)
 
     now = rt.clock()
     if answered and now - turn.requested_at >= rt.settings.late_answer_seconds:
-        _late_notice(rt, lease, view)
+        best_effort(view, "the late-answer mention", partial(_late_notice, rt, lease, view))
     finish(lease, view.conversation.id, rt.clock(), turn.outcome or states.ANSWERED, delivered_at=rt.clock())
     failpoint("after_finish")
+
+
+def _cannot_edit(exc: SlackError, failures: int) -> bool:
+    return isinstance(exc, SlackMessageGone) or is_refusal(exc, failures + 1)
 
 
 def _edit(rt: Runtime, view: TurnView, ts: str, part: str) -> None:

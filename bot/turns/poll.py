@@ -9,7 +9,7 @@ import logging
 from bot.blocks.errors import BlocksRejected
 from bot.failpoints import failpoint
 from bot.slack import messages as text
-from bot.slack.gateway import SlackError
+from bot.slack.errors import SlackError
 from bot.slack.render import fallback_text
 from bot.turns import states
 from bot.turns.context import Runtime, TurnView

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from bot.failpoints import failpoint
+from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited, SlackTransient
 from bot.slack.render import fallback_text
 from bot.turns.context import Runtime, TurnView
 from bot.turns.lease import Lease
@@ -38,13 +39,22 @@ def post_once(
     """Post `markdown` (or plain `text`) in the turn's thread once; return its ts."""
     marker = {"turn_id": view.turn.id, "post": post}
     if state == "posting":
-        found = rt.slack.find_marked_reply(
-            channel=view.channel,
-            thread_ts=view.thread_ts,
-            event_type=MARKER_EVENT,
-            payload=marker,
-            oldest=view.turn.requested_at - 1.0,
-        )
+        try:
+            found = rt.slack.find_marked_reply(
+                channel=view.channel,
+                thread_ts=view.thread_ts,
+                event_type=MARKER_EVENT,
+                payload=marker,
+                oldest=view.turn.requested_at - 1.0,
+            )
+        except (SlackRateLimited, SlackTransient, SlackAuthError):
+            raise  # may pass: look again later
+        except SlackError as exc:
+            # Slack will not show the thread (a refusal): posting again is the lesser harm than never.
+            logger.warning(
+                "turn %s: cannot look for %s before posting it (%s)", view.turn.id, post, exc.error
+            )
+            found = None
         if found is not None:
             logger.info("turn %s: %s was posted before a restart; not posting it again", view.turn.id, post)
             return found

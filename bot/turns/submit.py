@@ -13,6 +13,7 @@ crash):
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from sqlalchemy import select, update
 
@@ -22,9 +23,11 @@ from bot.blocks.links import final_message_url
 from bot.db.models import Conversation, Turn
 from bot.failpoints import failpoint
 from bot.slack import messages as text
-from bot.slack.gateway import SlackError, ThreadMessage
+from bot.slack.errors import SlackError
+from bot.slack.gateway import ThreadMessage
 from bot.slack.render import fallback_text
 from bot.turns import states
+from bot.turns.best_effort import best_effort
 from bot.turns.compose import Authored, compose
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
@@ -193,7 +196,11 @@ def _is_private(rt: Runtime, view: TurnView) -> bool:
         return False
     conversation = view.conversation
     if conversation.channel_type == "unknown":  # a mention: Slack did not say, so ask once
-        conversation.channel_type = "group" if rt.slack.channel_is_private(view.channel) else "channel"
+        private = best_effort(
+            view, "asking whether the channel is private", partial(rt.slack.channel_is_private, view.channel)
+        )
+        # Slack would not say: treat it as private (a session that is private by mistake is the lesser harm).
+        conversation.channel_type = "channel" if private is False else "group"
         with rt.engine.begin() as conn:
             conn.execute(
                 update(Conversation)
@@ -210,7 +217,8 @@ def _compose(rt: Runtime, view: TurnView) -> str:
     is_first_turn = view.conversation.session_id is None
     if is_first_turn and view.conversation.joins_existing_thread and view.messages:
         first_ts = view.messages[0].ts
-        earlier = rt.slack.thread_messages(channel=view.channel, thread_ts=view.thread_ts)
+        read = partial(rt.slack.thread_messages, channel=view.channel, thread_ts=view.thread_ts)
+        earlier = best_effort(view, "reading the thread's earlier messages", read) or []
         for m in earlier:
             if m.ts >= first_ts or m.is_bot or not m.user_id:
                 continue

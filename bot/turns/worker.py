@@ -12,17 +12,18 @@ import logging
 import threading
 import time
 
-from bot.blocks.errors import BlocksError, BlocksRateLimited, BlocksRetryable
+from bot.blocks.errors import BlocksError, BlocksRateLimited
 from bot.logs import Throttle
-from bot.slack.gateway import SlackAuthError, SlackError, SlackRateLimited, SlackUnreachable
+from bot.slack import messages as text
+from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
 from bot.turns import backlog, states
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.context import Runtime, TurnView, load
 from bot.turns.deliver import run_deliver
-from bot.turns.finish import finish
+from bot.turns.finish import finish, show_notice
 from bot.turns.lease import Claimed, Lease, LeaseLost, blocks_backlog, claim_next, next_due_at
 from bot.turns.poll import run_poll
-from bot.turns.schedule import backoff
+from bot.turns.retry import GiveUp, Retry, decide
 from bot.turns.submit import run_submit
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ STEPS = {
 }
 # A claimed turn runs its next steps at once while they are due (start → submit, poll → deliver), up to:
 MAX_CHAINED_STEPS = 6
-SLACK_AUTH_RETRY_SECONDS = 300.0
 MIN_IDLE_SECONDS = 0.01
 # While the database fails, each thread waits this long at most before trying it again.
 MAX_ERROR_PAUSE = 10.0
@@ -188,45 +188,46 @@ class Worker:
 
     def _handle_error(self, lease: Lease, view: TurnView, exc: Exception) -> None:
         turn, now = view.turn, self.rt.clock()
+        _log_failure(view, exc)
+        if isinstance(exc, BlocksRateLimited):
+            with self.rt.engine.begin() as conn:
+                self.rt.budget.rate_limited(conn, now, exc.retry_after)
+        horizon_at = turn.requested_at + self.rt.settings.turn_horizon_seconds
+        decision = decide(exc, failures=turn.failures, now=now, horizon_at=horizon_at)
+        error = None if isinstance(exc, SlackRateLimited) else f"{type(exc).__name__}: {exc}"[:2000]
         try:
-            if isinstance(exc, SlackRateLimited):
-                reason = "its turn at the budget" if exc.reserved else "Slack's rate limit"
-                logger.info("turn %s: %s waits %.1fs (%s)", turn.id, exc.method, exc.retry_after, reason)
-                held = exc.method if exc.reserved else None
-                lease.release(now, next_run_at=now + exc.retry_after, slack_reserved=held)
-            elif isinstance(exc, SlackUnreachable):
-                logger.warning(
-                    "turn %s: cannot write to channel %s (%s); giving up on it",
-                    turn.id,
-                    view.channel,
-                    exc.error,
-                )
-                if turn.phase == states.ACTIVE:
-                    finish(lease, view.conversation.id, now, states.UNDELIVERABLE, last_error=str(exc))
-                else:
-                    lease.release(now, next_run_at=None, step=states.DONE, last_error=str(exc))
-            elif isinstance(exc, SlackAuthError):
-                logger.error(
-                    "turn %s: Slack refused the bot token (%s); check SLACK_BOT_TOKEN", turn.id, exc.error
-                )
-                lease.release(now, next_run_at=now + SLACK_AUTH_RETRY_SECONDS, last_error=str(exc))
+            if isinstance(decision, Retry):
+                values = {} if error is None else {"failures": decision.failures, "last_error": error}
+                lease.release(now, next_run_at=decision.at, slack_reserved=decision.slack_reserved, **values)
             else:
-                retry_after = None
-                if isinstance(exc, BlocksRateLimited):
-                    with self.rt.engine.begin() as conn:
-                        self.rt.budget.rate_limited(conn, now, exc.retry_after)
-                if isinstance(exc, BlocksRetryable):
-                    retry_after = exc.retry_after
-                if isinstance(exc, SlackError | BlocksError):
-                    logger.warning("turn %s: %s failed: %s; retrying", turn.id, turn.step, exc)
-                else:
-                    logger.exception("turn %s: %s failed unexpectedly; retrying", turn.id, turn.step)
-                failures = turn.failures + 1
-                lease.release(
-                    now,
-                    next_run_at=now + backoff(failures, retry_after),
-                    failures=failures,
-                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                )
+                self._give_up(lease, view, decision, error or decision.reason, now)
         except LeaseLost:
             pass
+
+    def _give_up(self, lease: Lease, view: TurnView, decision: GiveUp, error: str, now: float) -> None:
+        turn = view.turn
+        logger.warning("turn %s: %s failed for good (%s); the turn ends", turn.id, turn.step, decision.reason)
+        if turn.phase != states.ACTIVE:
+            # A queued turn's 📥 or an interrupted turn's note: nothing else depends on it.
+            step = states.DONE if turn.phase == states.FINISHED else turn.step
+            lease.release(now, next_run_at=None, step=step, last_error=error)
+        elif decision.tell and turn.step != states.DELIVER and turn.notice_text is None:
+            show_notice(
+                lease, now, text.bot_failed(decision.reason), states.FAILED, failures=0, last_error=error
+            )
+        else:
+            outcome = states.FAILED if decision.tell else states.UNDELIVERABLE
+            finish(lease, view.conversation.id, now, outcome, last_error=error)
+
+
+def _log_failure(view: TurnView, exc: Exception) -> None:
+    turn = view.turn
+    if isinstance(exc, SlackRateLimited):
+        reason = "its turn at the budget" if exc.reserved else "Slack's rate limit"
+        logger.info("turn %s: %s waits %.1fs (%s)", turn.id, exc.method, exc.retry_after, reason)
+    elif isinstance(exc, SlackAuthError):
+        logger.error("turn %s: Slack refused the bot token (%s); check SLACK_BOT_TOKEN", turn.id, exc.error)
+    elif isinstance(exc, SlackError | BlocksError):
+        logger.warning("turn %s: %s failed: %s", turn.id, turn.step, exc)
+    else:
+        logger.exception("turn %s: %s failed unexpectedly", turn.id, turn.step)

@@ -5,7 +5,8 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 
 from bot.sim.slack import SlackStub
-from bot.slack.gateway import SlackGateway, SlackRateLimited
+from bot.slack.errors import SlackRateLimited
+from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
 
 

@@ -206,7 +206,8 @@ def test_a_channel_the_bot_cannot_write_to_creates_no_session(rig: Rig) -> None:
 
 
 def test_an_archived_channel_ends_the_turn(rig: Rig) -> None:
-    rig.slack.inject("reactions.add", "is_archived")
+    rig.slack.inject("reactions.add", "is_archived")  # a reaction is decoration: dropped
+    rig.slack.inject("chat.postMessage", "is_archived")  # the placeholder is not
     rig.say("UALICE", f"{MENTION} hello")
     rig.wait(lambda: rig.turns() and rig.turns()[0].outcome == "undeliverable", what="the turn to give up")
 
