@@ -72,6 +72,7 @@ class StubFault:
     error: str = "ratelimited"
     count: int = 1
     retry_after: int = 1
+    http_status: int = 200  # a server error answers with this status
 
 
 class SlackStub:
@@ -119,9 +120,16 @@ class SlackStub:
             ]
         return sorted(found, key=lambda m: float(m.ts))
 
-    def inject(self, method: str, error: str = "ratelimited", count: int = 1, retry_after: int = 1) -> None:
+    def inject(
+        self,
+        method: str,
+        error: str = "ratelimited",
+        count: int = 1,
+        retry_after: int = 1,
+        http_status: int = 200,
+    ) -> None:
         with self._lock:
-            self.faults.append(StubFault(method, error, count, retry_after))
+            self.faults.append(StubFault(method, error, count, retry_after, http_status))
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -154,7 +162,7 @@ class SlackStub:
         if fault is not None:
             if fault.error == "ratelimited":
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
-            return 200, {"ok": False, "error": fault.error}, {}
+            return fault.http_status, {"ok": False, "error": fault.error}, {}
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}

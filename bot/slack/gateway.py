@@ -97,14 +97,19 @@ class SlackGateway:
         """Edit a message; a non-essential edit (progress) is dropped when Slack's budget is short."""
         if not self._pace("chat.update", channel, essential=essential):
             return False
-        self._call(
-            "chat.update",
-            self.client.chat_update,
-            channel=channel,
-            ts=ts,
-            text=text,
-            blocks=_markdown_blocks(markdown) or [],
-        )
+        try:
+            self._call(
+                "chat.update",
+                self.client.chat_update,
+                channel=channel,
+                ts=ts,
+                text=text,
+                blocks=_markdown_blocks(markdown) or [],
+            )
+        except SlackRateLimited:
+            if essential:
+                raise
+            return False  # Slack's own limit: a progress edit is dropped like one our budget refuses
         return True
 
     def add_reaction(self, *, channel: str, ts: str, name: str, essential: bool = True) -> None:
@@ -112,6 +117,9 @@ class SlackGateway:
             return
         try:
             self._call("reactions.add", self.client.reactions_add, channel=channel, timestamp=ts, name=name)
+        except SlackRateLimited:
+            if essential:
+                raise
         except SlackError as exc:
             # Already there, or the message was deleted since: either way nothing left to do.
             if exc.error not in ("already_reacted", "message_not_found"):
@@ -125,6 +133,8 @@ class SlackGateway:
             self._call(
                 "reactions.remove", self.client.reactions_remove, channel=channel, timestamp=ts, name=name
             )
+        except SlackRateLimited:
+            return
         except SlackError as exc:
             if exc.error not in ("no_reaction", "message_not_found"):
                 raise

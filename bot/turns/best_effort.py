@@ -3,8 +3,8 @@ interrupted placeholder, thread history, the privacy lookup.
 
 None of them may hold a turn. A refusal (`too_many_emoji`, `thread_locked`, a deleted message, an
 unknown error) drops the call at once; a failure that may pass (Slack's `internal_error`, the network, a
-token being fixed) is retried with the step a few times, then dropped. Only rate limits are always
-waited for: they are Slack's pace, and the call is due again within seconds.
+token being fixed, Slack's 429) is retried with the step a few times, then dropped. A token of our own
+budget reserved for an essential call is always waited for: it is the call's place in line.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ def best_effort(view: TurnView, what: str, call: Callable[[], T]) -> T | None:
     """`call()`, or None when Slack would not do it (logged)."""
     try:
         return call()
-    except SlackRateLimited:
-        raise
+    except SlackRateLimited as exc:
+        if exc.reserved or view.turn.failures + 1 < BEST_EFFORT_TRIES:
+            raise  # Slack's pace: wait for it, a few times
+        logger.info("turn %s: %s dropped (still rate limited)", view.turn.id, what)
     except (SlackTransient, SlackAuthError) as exc:
         may_pass = not (isinstance(exc, SlackTransient) and exc.unknown)
         if may_pass and view.turn.failures + 1 < BEST_EFFORT_TRIES:

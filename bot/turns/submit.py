@@ -58,15 +58,16 @@ def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
         _resolve_unconfirmed(rt, lease, view, message)
         return
 
+    # Everything Slack must tell us comes first: a Slack error after "sending" would read as a request
+    # that may have reached Blocks.
+    is_private = _is_private(rt, view) if conversation.session_id is None else False
     # The first attempt's start: a follow-up found later may have been created by any attempt of this turn.
     lease.save(rt.clock(), submit_state="sending", submit_started_at=turn.submit_started_at or rt.clock())
     failpoint("before_submit")
     try:
         if conversation.session_id is None:
             result = rt.blocks.create_session(
-                message=message,
-                agent_name=conversation.agent,
-                is_private=_is_private(rt, view),
+                message=message, agent_name=conversation.agent, is_private=is_private
             )
         else:
             result = rt.blocks.send_message(session_id=conversation.session_id, message=message)

@@ -19,11 +19,11 @@ from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
 from bot.turns import backlog, states
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.context import Runtime, TurnView, load
-from bot.turns.deliver import run_deliver
+from bot.turns.deliver import body_of, run_deliver
 from bot.turns.finish import finish, show_notice
 from bot.turns.lease import Claimed, Lease, LeaseLost, blocks_backlog, claim_next, next_due_at
 from bot.turns.poll import run_poll
-from bot.turns.retry import GiveUp, Retry, decide
+from bot.turns.retry import GiveUp, Retry, decide, retries_end_at
 from bot.turns.submit import run_submit
 
 logger = logging.getLogger(__name__)
@@ -192,15 +192,17 @@ class Worker:
         if isinstance(exc, BlocksRateLimited):
             with self.rt.engine.begin() as conn:
                 self.rt.budget.rate_limited(conn, now, exc.retry_after)
-        horizon_at = turn.requested_at + self.rt.settings.turn_horizon_seconds
+        horizon_at = retries_end_at(turn.requested_at, self.rt.settings.turn_horizon_seconds)
         decision = decide(exc, failures=turn.failures, now=now, horizon_at=horizon_at)
-        error = None if isinstance(exc, SlackRateLimited) else f"{type(exc).__name__}: {exc}"[:2000]
+        error = f"{type(exc).__name__}: {exc}"[:2000]
         try:
             if isinstance(decision, Retry):
-                values = {} if error is None else {"failures": decision.failures, "last_error": error}
+                values: dict[str, object] = {"failures": decision.failures}
+                if not isinstance(exc, SlackRateLimited):
+                    values["last_error"] = error
                 lease.release(now, next_run_at=decision.at, slack_reserved=decision.slack_reserved, **values)
             else:
-                self._give_up(lease, view, decision, error or decision.reason, now)
+                self._give_up(lease, view, decision, error, now)
         except LeaseLost:
             pass
 
@@ -215,6 +217,9 @@ class Worker:
             show_notice(
                 lease, now, text.bot_failed(decision.reason), states.FAILED, failures=0, last_error=error
             )
+        elif turn.step == states.DELIVER and turn.delivered_offset >= len(body_of(view, self.rt.settings)):
+            # The answer is in the thread; only its ✅ or the mention after it could not be made.
+            finish(lease, view.conversation.id, now, turn.outcome or states.ANSWERED, delivered_at=now)
         else:
             outcome = states.FAILED if decision.tell else states.UNDELIVERABLE
             finish(lease, view.conversation.id, now, outcome, last_error=error)
