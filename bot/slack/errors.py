@@ -27,17 +27,21 @@ from slack_sdk.errors import SlackApiError
 UNREACHABLE = frozenset(
     {
         "access_denied",
+        "app_access_restricted",
         "cannot_reply_to_message",
         "channel_not_found",
         "channel_type_not_supported",
         "ekm_access_denied",
         "enterprise_is_restricted",
         "is_archived",
+        "is_inactive",
         "messages_tab_disabled",
         "not_in_channel",
+        "posting_to_channel_denied",
         "restricted_action",
         "restricted_action_non_threadable_channel",
         "restricted_action_read_only_channel",
+        "restricted_action_thread_locked",
         "restricted_action_thread_only_channel",
         "team_access_not_granted",
         "team_not_found",
@@ -63,8 +67,21 @@ AUTH = frozenset(
     }
 )
 TOO_LONG = frozenset({"msg_too_long", "msg_blocks_too_long"})
+# Slack's trouble, or a state that passes (a channel migrating, a stream still open, a free workspace's
+# message cap, "too many messages" without a 429).
 TRANSIENT = frozenset(
-    {"fatal_error", "internal_error", "request_timeout", "service_unavailable", "team_added_to_org"}
+    {
+        "external_channel_migrating",
+        "fatal_error",
+        "internal_error",
+        "message_limit_exceeded",
+        "rate_limited",
+        "request_timeout",
+        "service_unavailable",
+        "streaming_state_conflict",
+        "team_added_to_org",
+        "update_failed",
+    }
 )
 
 

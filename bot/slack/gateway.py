@@ -17,7 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.slack.documented_errors import DOCUMENTED_ERRORS
+from bot.slack.documented_errors import DOCUMENTED_CODES
 from bot.slack.errors import (
     SlackError,
     SlackRateLimited,
@@ -232,7 +232,7 @@ class SlackGateway:
         try:
             response = function(**params)
         except SlackApiError as exc:
-            error = from_api_error(method, exc, DOCUMENTED_ERRORS.get(method, frozenset()))
+            error = from_api_error(method, exc, DOCUMENTED_CODES.get(method, frozenset()))
             if isinstance(error, SlackRateLimited) and self.pacer is not None:
                 self.pacer.rate_limited(method, str(params.get("channel", "")), error.retry_after)
             raise error from None
