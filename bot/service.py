@@ -117,7 +117,7 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
     except OperationalError as exc:
         raise StartupError(f"cannot use the database (DATABASE_URL): {one_line(exc.orig)}") from None
     slack_client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
-    workspace = _verify_slack_token(slack_client, settings)
+    workspace = verify_slack_token(slack_client, settings)
     worker = _build_worker(settings, engine, slack_client) if mode in ("serve", "worker") else None
 
     # Intake and health answer Slack and load balancers within seconds whatever the database does: they
@@ -164,7 +164,7 @@ def one_line(error: object) -> str:
     return " ".join(str(error).split())
 
 
-def _verify_slack_token(client: WebClient, settings: Settings) -> Workspace:
+def verify_slack_token(client: WebClient, settings: Settings) -> Workspace:
     try:
         response = client.auth_test()
     except SlackApiError as exc:

@@ -45,6 +45,7 @@ class DrivenBot:
     settings: Settings
     clock: FakeClock
     worker: Worker
+    slack_url: str
 
     @classmethod
     def build(
@@ -71,7 +72,7 @@ class DrivenBot:
         rt = Runtime(settings=settings, engine=engine, blocks=api, slack=gateway, budget=budget, clock=clock)
         with engine.begin() as conn:
             budget.ensure(conn, clock())
-        return cls(engine, slack, blocks, settings, clock, Worker(rt, threads=1))
+        return cls(engine, slack, blocks, settings, clock, Worker(rt, threads=1), slack_url)
 
     def mention(
         self, channel: str, user: str, text: str, *, thread: StubMessage | None = None

@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import migrate
 from bot.db.engine import make_engine
 from bot.db.models import Turn
+from bot.service import StartupError, verify_slack_token
 from bot.sim.blocks import BlocksSimulator, SimConfig
 from bot.sim.slack import SlackStub
 from bot.sim.wsgi import serve_in_thread
@@ -157,3 +159,14 @@ def test_a_queued_reply_behind_a_refused_reaction_still_goes(bot: DrivenBot) -> 
     replies = [m.markdown for m in bot.slack.thread(channel, first.ts) if m.is_bot]
     assert sum(ANSWER in r for r in replies) == 2, "the first request and the queued batch were answered"
     assert not any(messages.WARNING in r for r in replies)
+
+
+@pytest.mark.parametrize("code", sorted(DOCUMENTED_ERRORS["auth.test"]))
+def test_every_auth_test_error_stops_start_up_with_one_line(bot: DrivenBot, code: str) -> None:
+    """auth.test runs once, at start-up: whatever Slack answers, the admin reads one line naming it."""
+    client = WebClient(token="xoxb-driven", base_url=bot.slack_url + "/api/", timeout=5)
+    bot.slack.inject("auth.test", code, count=1, retry_after=1)
+    with pytest.raises(StartupError) as caught:
+        verify_slack_token(client, bot.settings)
+    assert "\n" not in str(caught.value) and "SLACK_BOT_TOKEN" in str(caught.value)
+    assert code in str(caught.value)
