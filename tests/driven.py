@@ -101,11 +101,14 @@ class DrivenBot:
             if self.worker.run_once():
                 steps += 1
                 continue
+            now = self.clock()
             with self.engine.begin() as conn:
-                due = next_due_at(conn, self.clock())
+                due = next_due_at(conn, now)
+                # Due and free, yet not claimed: a Blocks step waiting for a token (as the worker idles).
+                wait = self.worker.rt.budget.wait(conn, now) if due is not None and due <= now else 0.0
             if due is None:
                 return steps
-            self.clock.now = max(self.clock.now, due) + 0.001
+            self.clock.now = max(now + max(wait, 0.0), due) + 0.001
         raise AssertionError(f"still running after {max_steps} steps")
 
 

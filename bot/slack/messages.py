@@ -87,6 +87,15 @@ def unconfirmed_create(detail: str) -> str:
     )
 
 
+def unconfirmed_follow_up(detail: str, session_url: str | None) -> str:
+    text = (
+        f"⚠️ Blocks did not confirm that your message arrived ({detail}), and I could not find it in the "
+        "session. Check the session before replying here to try again."
+    )
+    link = session_link(session_url)
+    return f"{text}\n{link}" if link else text
+
+
 def unavailable(detail: str, attempts: int) -> str:
     return (
         f"⚠️ Blocks was unavailable ({detail}); I could not send your message after {attempts} attempts. "

@@ -32,6 +32,7 @@ from bot.turns.compose import Authored, compose
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
 from bot.turns.lease import Lease
+from bot.turns.schedule import backoff
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +46,12 @@ CLOCK_SKEW_SECONDS = 30.0
 def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
     turn, conversation = view.turn, view.conversation
     if turn.failures >= MAX_SUBMIT_FAILURES:
-        show_notice(
-            lease, rt.clock(), text.unavailable(turn.last_error or "no answer", turn.failures), states.FAILED
-        )
+        detail = turn.last_error or "no answer"
+        if turn.submit_state == "sending":  # it may have arrived: say so rather than "not sent"
+            notice = text.unconfirmed_follow_up(detail, conversation.session_url)
+        else:
+            notice = text.unavailable(detail, turn.failures)
+        show_notice(lease, rt.clock(), notice, states.FAILED)
         return
     message = turn.submit_text
     if message is None:
@@ -79,7 +83,10 @@ def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
         if conversation.session_id is None:
             show_notice(lease, rt.clock(), text.unconfirmed_create(exc.message), states.FAILED)
         else:
-            lease.release(rt.clock(), next_run_at=rt.clock() + 2.0)  # look it up on the next run
+            # Look it up on the next run; each unconfirmed attempt counts, so a Blocks that keeps
+            # failing this way ends the turn with a notice instead of being asked forever.
+            failures = turn.failures + 1
+            lease.release(rt.clock(), next_run_at=rt.clock() + backoff(failures), failures=failures)
         return
     except BlocksRejected as exc:
         show_notice(
