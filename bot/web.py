@@ -18,7 +18,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 from waitress.server import create_server
 
-from bot.turns.lease import blocks_backlog
+from bot import health
+from bot.logs import Throttle
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -31,6 +32,7 @@ EVENTS_PATH = "/slack/events"
 class WebApp:
     def __init__(self, *, engine: Engine, bolt: App | None) -> None:
         self.engine = engine
+        self._health_errors = Throttle(logger)
         self.slack = SlackRequestHandler(bolt, path=EVENTS_PATH) if bolt is not None else None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -43,12 +45,13 @@ class WebApp:
 
     def _health(self, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            with self.engine.connect() as conn:
-                backlog = blocks_backlog(conn, time.time())
+            found = health.check(self.engine, time.time())
         except Exception as exc:
-            logger.warning("health check: database unavailable: %s", type(exc).__name__)
+            self._health_errors.failed("health", "health check: the database cannot take a write", exc)
             return _respond(start_response, "503 Service Unavailable", {"ok": False, "database": "down"})
+        self._health_errors.recovered("health", "health check: the database takes writes again")
         # A saturated Blocks key is not a fault (nothing is lost), but whoever watches the bot should see it.
+        backlog = found.backlog
         waiting = {"waiting": backlog.waiting, "longest_wait_seconds": round(backlog.longest_wait, 1)}
         return _respond(start_response, "200 OK", {"ok": True, "blocks_backlog": waiting})
 

@@ -196,3 +196,43 @@ def test_while_the_database_is_away_slack_is_answered_in_time_health_fails_and_t
     rig.settle(timeout=30)
     assert len(rig.blocks.snapshot()["sessions"]) == len(pending) + 1, "each answered once"
     assert any("is back" in r.getMessage() or "again" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MB file system of its own (tmpfs), to fill up."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here to fill up ({mounted.stderr.strip()})")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_health_fails_while_sqlite_cannot_take_a_write_though_it_still_reads(
+    small_disk: Path, blocks_sim: tuple[BlocksSimulator, str], slack_stub: tuple[SlackStub, str]
+) -> None:
+    settings = rig_settings(blocks_sim[1], slack_stub[1], f"sqlite:///{small_disk / 'bot.db'}")
+    service = build(settings, "serve", host="127.0.0.1")
+    service.start()
+    health_url = f"http://127.0.0.1:{service.port}/healthz"
+    try:
+        assert httpx.get(health_url, timeout=10).status_code == 200
+        filler = small_disk / "filler"
+        with filler.open("wb") as out, contextlib.suppress(OSError):
+            while True:  # until the disk is full
+                out.write(b"\0" * 65536)
+                out.flush()
+        with contextlib.suppress(OSError), filler.open("ab") as out:  # and the last few bytes too
+            while True:
+                out.write(b"\0" * 512)
+                out.flush()
+        answer = httpx.get(health_url, timeout=10)
+        assert answer.status_code == 503 and answer.json() == {"ok": False, "database": "down"}
+        filler.unlink()
+        assert httpx.get(health_url, timeout=10).status_code == 200, "healthy again once there is room"
+    finally:
+        service.stop()
