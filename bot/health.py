@@ -28,4 +28,6 @@ def check(engine: Engine, now: float) -> DatabaseHealth:
     """Raises when the database cannot take a write (the caller answers 503)."""
     with engine.begin() as conn:
         upsert(conn, HealthCheck, {"name": PROBE_NAME, "checked_at": now}, key="name")
+    # Read after the write's commit: replicas probing at once wait on the row for a moment, not a query.
+    with engine.connect() as conn:
         return DatabaseHealth(backlog=blocks_backlog(conn, now))

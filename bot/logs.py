@@ -96,11 +96,17 @@ class Throttle:
     """
 
     def __init__(
-        self, log: logging.Logger, *, period: float = 60.0, clock: Callable[[], float] = time.monotonic
-    ):
+        self,
+        log: logging.Logger,
+        *,
+        period: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        level: int = logging.ERROR,
+    ) -> None:
         self.log = log
         self.period = period
         self.clock = clock
+        self.level = level
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}
 
@@ -119,10 +125,12 @@ class Throttle:
                     return
                 repeats, run.unlogged, run.logged_at = run.unlogged, 0, now
         if first:
-            self.log.error("%s", message, exc_info=exc)
+            self.log.log(self.level, "%s", message, exc_info=exc)
             return
         detail = f": {type(exc).__name__}: {' '.join(str(exc).split())[:300]}" if exc is not None else ""
-        self.log.error("%s (%d more times in the last %.0f s)%s", message, repeats, self.period, detail)
+        self.log.log(
+            self.level, "%s (%d more times in the last %.0f s)%s", message, repeats, self.period, detail
+        )
 
     def recovered(self, key: str, message: str) -> None:
         with self._lock:

@@ -138,7 +138,11 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
     if mode in ("serve", "web"):
         # In Socket Mode events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
         http_bolt = None if settings.socket_mode else bolt
-        server = HttpServer(WebApp(engine=quick_engine, bolt=http_bolt), host=host, port=settings.port)
+        server = HttpServer(
+            WebApp(engine=quick_engine, bolt=http_bolt, signing_secret=settings.slack_signing_secret),
+            host=host,
+            port=settings.port,
+        )
     return Service(
         settings=settings, engine=engine, worker=worker, bolt=bolt, server=server, quick_engine=quick_engine
     )

@@ -2,24 +2,34 @@
 
 Served by waitress (a production WSGI server, pure Python) inside the process, so one command runs the
 whole bot and `$PORT` is always bound, in Socket Mode too (for `/healthz`).
+
+The endpoint is public, so nothing a stranger sends may cost much: a request reaches Bolt only once
+`SlackRequestGuard` has seen it is small and signed by Slack and parses, and the server neither buffers
+bodies over that size nor lets an idle or slow connection hold a slot past a short read timeout (Slack
+sends its small requests at once, and must find a free slot and thread within its 3 seconds).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
-from waitress.server import create_server
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask
 
 from bot import health
 from bot.logs import Throttle
+from bot.slack.request_guard import MAX_BODY_BYTES, Refusal, RefusalLog, SlackRequestGuard
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -27,21 +37,35 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+READ_TIMEOUT_SECONDS = 10.0
+CONNECTION_LIMIT = 1000  # waitress's default of 100 is used up by a hundred idle clients
 
 
 class WebApp:
-    def __init__(self, *, engine: Engine, bolt: App | None) -> None:
+    def __init__(self, *, engine: Engine, bolt: App | None, signing_secret: str = "") -> None:
         self.engine = engine
-        self._health_errors = Throttle(logger)
         self.slack = SlackRequestHandler(bolt, path=EVENTS_PATH) if bolt is not None else None
+        self.guard = SlackRequestGuard(signing_secret) if bolt is not None else None
+        self.refusals = RefusalLog(logger)
+        self._health_errors = Throttle(logger)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path in ("/healthz", "/health"):
             return self._health(start_response)
         if path == EVENTS_PATH and self.slack is not None:
-            return self.slack(environ, start_response)
+            return self._events(environ, start_response)
         return _respond(start_response, "404 Not Found", {"error": "not found"})
+
+    def _events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        assert self.slack is not None and self.guard is not None
+        outcome = self.guard.check(environ)
+        if isinstance(outcome, Refusal):
+            self.refusals.refused(environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), outcome)
+            return _refuse(start_response, outcome)
+        # Bolt reads the body again from the input: give it the bytes already read and checked.
+        checked = {**environ, "wsgi.input": io.BytesIO(outcome), "CONTENT_LENGTH": str(len(outcome))}
+        return self.slack(checked, start_response)
 
     def _health(self, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -62,18 +86,51 @@ def _respond(start_response: StartResponse, status: str, body: dict[str, object]
     return [payload]
 
 
+def _refuse(start_response: StartResponse, refusal: Refusal) -> Iterable[bytes]:
+    """A short answer naming the reason: enough for whoever set the app up, nothing echoed back."""
+    payload = json.dumps({"error": refusal.reason}).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+    if refusal.status.startswith("405"):
+        headers.append(("Allow", "POST"))
+    start_response(refusal.status, headers)
+    return [payload]
+
+
 class HttpServer:
     """A waitress server bound at construction (port 0 picks a free port), run in a background thread.
 
     The thread runs waitress's event loop in short slices so that `stop()` can end it from the loop's own
     thread: closing sockets from another thread while the loop polls them breaks the loop.
+
+    A connection is closed when it has sent or received nothing for `read_timeout` seconds, or when the
+    request it is sending has not fully arrived `read_timeout` seconds after its first byte (a client
+    trickling a byte at a time is never idle, but is that slow). Bodies over `max_body_bytes` are refused
+    (413) by waitress before it buffers them.
     """
 
-    def __init__(self, app: WSGIApplication, *, host: str, port: int, threads: int = 16) -> None:
-        server: Any = create_server(app, host=host, port=port, threads=threads, ident="blocks-slack")
-        self._server = server
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        host: str,
+        port: int,
+        threads: int = 16,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+        connection_limit: int = CONNECTION_LIMIT,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self._server = _GuardedServer(
+            app,
+            read_timeout=read_timeout,
+            host=host,
+            port=port,
+            threads=threads,
+            connection_limit=connection_limit,
+            max_body_bytes=max_body_bytes,
+        )
         self.host = host
-        self.port = int(server.effective_port)
+        # The bound address; the type stubs leave it out.
+        self.port = int(cast(Any, self._server).effective_port)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -92,7 +149,7 @@ class HttpServer:
             self._thread.join(timeout=5)
 
     def _serve(self) -> None:
-        server = self._server
+        server: Any = self._server
         try:
             while not self._stopping.is_set():
                 server.asyncore.loop(timeout=0.1, map=server._map, use_poll=True, count=1)
@@ -102,3 +159,86 @@ class HttpServer:
                 if channel is not server:
                     channel.close()
             server.close()
+
+
+class _RefusalTask(ErrorTask):
+    """Waitress's own refusals (a body over the limit, a malformed request), logged as the app's are."""
+
+    def execute(self) -> None:
+        request: Any = self.request  # the parsed request (the type stubs call it an Error)
+        error = request.error
+        announced = int(request.content_length or 0)
+        size = f"announced {announced} bytes" if announced else f"{request.body_bytes_received} bytes"
+        refusal = Refusal(f"{error.code} {error.reason}", str(error.reason).lower(), size)
+        server = cast(_GuardedServer, self.channel.server)
+        server.refusals.refused(getattr(request, "command", "-"), getattr(request, "path", "-"), refusal)
+        super().execute()
+
+
+class _Channel(HTTPChannel):
+    """A waitress connection that remembers when the request now arriving began to arrive."""
+
+    error_task_class = _RefusalTask
+    request_began = 0.0
+
+    def received(self, data: bytes) -> bool:
+        arriving = self.request
+        result = super().received(data)
+        if self.request is not None and self.request is not arriving:
+            self.request_began = time.time()  # waitress's clock for `last_activity` too
+        return result
+
+    def overdue(self, now: float, timeout: float) -> str | None:
+        """Why this connection should be closed now ("slow", "idle"), or None."""
+        if self.requests or self.will_close:
+            return None  # the app is answering it (not the client's delay), or it is closing already
+        if self.request is not None and now - self.request_began > timeout:
+            return "slow"
+        return "idle" if now - self.last_activity > timeout else None
+
+
+class _GuardedServer(TcpWSGIServer):
+    """Waitress with the read timeouts of `HttpServer` and its refusals logged."""
+
+    channel_class = _Channel
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        read_timeout: float,
+        host: str,
+        port: int,
+        threads: int,
+        connection_limit: int,
+        max_body_bytes: int,
+    ) -> None:
+        self.read_timeout = read_timeout
+        self.refusals = RefusalLog(logger)
+        super().__init__(
+            app,
+            map={},
+            host=host,
+            port=port,
+            threads=threads,
+            ident="blocks-slack",
+            connection_limit=connection_limit,
+            # Waitress refuses a body of this size or more: one byte over the limit is refused.
+            max_request_body_size=max_body_bytes + 1,
+            # Whole seconds in waitress; `maintenance` below applies `read_timeout` as given, once a
+            # second (waitress's default sweep is every 30 s, so a timeout would be met up to 30 s late).
+            channel_timeout=max(1, math.ceil(read_timeout)),
+            cleanup_interval=1,
+        )
+
+    def maintenance(self, now: float) -> None:
+        """Close idle and slow connections (waitress calls this every `cleanup_interval` seconds)."""
+        channels = cast("dict[int, _Channel]", self.active_channels)
+        for channel in list(channels.values()):
+            why = channel.overdue(now, self.read_timeout)
+            if why is None:
+                continue
+            channel.will_close = True  # the event loop closes it on its next pass
+            if why == "slow":
+                line = f"closed a connection: its request took over {self.read_timeout:g} s to arrive"
+                self.refusals.note("slow request", line)
