@@ -54,6 +54,7 @@ class SimConfig:
     interrupted_finish: bool = False
     api_keys: list[str] | None = None  # None: any key is valid
     workspace_url: str = "https://blocks.team/app/sim-workspace/sessions"
+    progress_message: str = "Looking at the code…"  # the agent's intermediate message, before its answer
 
 
 @dataclass
@@ -369,7 +370,7 @@ class BlocksSimulator:
                 json.dumps({"__name__": "bash", "input": "ls"}),
                 thread.created_at + span * 0.3,
             ),
-            self._item(thread, "message", "Looking at the code…", thread.created_at + span * 0.6),
+            self._item(thread, "message", self.config.progress_message, thread.created_at + span * 0.6),
         ]
         if thread.interrupted_at is not None and thread.final_at is None:
             progress = [i for i in progress if i.visible_at <= thread.interrupted_at]

@@ -1,6 +1,13 @@
-"""Every sentence the bot writes in Slack, in one place (markdown, rendered in a `markdown` block)."""
+"""Every sentence the bot writes in Slack, in one place (markdown, rendered in a `markdown` block).
+
+Some sentences carry text the bot did not write: the agent's latest message, an error detail from Blocks,
+a session URL. That text is untrusted; it goes in through `neutralize_inline` (one line, no pings, no
+links, no markdown that could break out of the sentence) or `safe_url`, here, so that no caller can forget.
+"""
 
 from __future__ import annotations
+
+from bot.slack.neutralize import neutralize_inline, safe_url
 
 EYES = "eyes"
 INBOX = "inbox_tray"
@@ -10,7 +17,8 @@ STOPPED = "black_square_for_stop"
 
 
 def session_link(session_url: str | None) -> str:
-    return f"[View session]({session_url})" if session_url else ""
+    url = safe_url(session_url)
+    return f"[View session]({url})" if url else ""
 
 
 def working(agent: str, session_url: str | None, notes: list[str], progress: str | None = None) -> str:
@@ -42,8 +50,9 @@ def progress_line(tool_calls: int, latest: str | None) -> str | None:
         parts.append(f"{tool_calls} tool call{'s' if tool_calls != 1 else ''} so far")
     if latest:
         first_line = latest.strip().splitlines()[0] if latest.strip() else ""
-        if first_line:
-            parts.append(f"latest: _{first_line[:150]}_")
+        shown = neutralize_inline(first_line, 150)
+        if shown:
+            parts.append(f"latest: _{shown}_")
     return "· ".join(parts) or None
 
 
@@ -68,7 +77,7 @@ def bad_key(status: int | None) -> str:
 
 
 def rejected(detail: str, status: int | None) -> str:
-    return f"⚠️ Blocks rejected the request ({status}): {detail}"
+    return f"⚠️ Blocks rejected the request ({status}): {neutralize_inline(detail)}"
 
 
 def session_gone(session_url: str | None) -> str:
@@ -82,15 +91,16 @@ def session_gone(session_url: str | None) -> str:
 
 def unconfirmed_create(detail: str) -> str:
     return (
-        f"⚠️ Blocks did not confirm that the session was created ({detail}). To avoid starting the "
-        "work twice I did not retry: check your Blocks sessions, or reply here to try again."
+        f"⚠️ Blocks did not confirm that the session was created ({neutralize_inline(detail)}). "
+        "To avoid starting the work twice I did not retry: check your Blocks sessions, "
+        "or reply here to try again."
     )
 
 
 def unconfirmed_follow_up(detail: str, session_url: str | None) -> str:
     text = (
-        f"⚠️ Blocks did not confirm that your message arrived ({detail}), and I could not find it in the "
-        "session. Check the session before replying here to try again."
+        f"⚠️ Blocks did not confirm that your message arrived ({neutralize_inline(detail)}), "
+        "and I could not find it in the session. Check the session before replying here to try again."
     )
     link = session_link(session_url)
     return f"{text}\n{link}" if link else text
@@ -98,14 +108,15 @@ def unconfirmed_follow_up(detail: str, session_url: str | None) -> str:
 
 def unavailable(detail: str, attempts: int) -> str:
     return (
-        f"⚠️ Blocks was unavailable ({detail}); I could not send your message after {attempts} attempts. "
-        "Reply here to try again."
+        f"⚠️ Blocks was unavailable ({neutralize_inline(detail)}); "
+        f"I could not send your message after {attempts} attempts. Reply here to try again."
     )
 
 
 def bot_failed(reason: str) -> str:
     return (
-        f"⚠️ Something went wrong on my side and I could not finish this ({reason}). Reply here to try again."
+        f"⚠️ Something went wrong on my side and I could not finish this ({neutralize_inline(reason)}). "
+        "Reply here to try again."
     )
 
 
