@@ -122,7 +122,9 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
 
     # Intake and health answer Slack and load balancers within seconds whatever the database does: they
     # use an engine that waits for it briefly, then fails (Slack is answered 500 and delivers again).
-    quick_engine = make_engine(settings.database_url, pool_size=5, wait_seconds=QUICK_WAIT_SECONDS)
+    quick_engine = make_engine(
+        settings.database_url, pool_size=5, wait_seconds=QUICK_WAIT_SECONDS, cancel_slow_statements=True
+    )
     bolt = None
     if mode in ("serve", "web"):
         policy = intake.IntakePolicy(default_agent=settings.blocks_agent, busy_policy=settings.busy_policy)

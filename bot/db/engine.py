@@ -21,7 +21,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
 def normalize_database_url(url: str) -> str:
@@ -52,18 +53,30 @@ def is_sqlite(engine: Engine) -> bool:
 # time makes Slack deliver again, which loses nothing; a late answer only makes it retry as well.
 DEFAULT_WAIT_SECONDS = 30.0
 QUICK_WAIT_SECONDS = 2.0
+# PostgreSQL: how long a new connection may take. A server that does not answer in 10 s is away; waiting
+# longer only holds a worker thread.
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
-def make_engine(url: str, *, pool_size: int = 10, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> Engine:
-    """An engine whose transactions wait at most about `wait_seconds` for the database (its lock, a
-    connection, a statement) before failing."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    cancel_slow_statements: bool = False,
+) -> Engine:
+    """An engine whose transactions wait at most about `wait_seconds` for a lock or a connection
+    before failing. With `cancel_slow_statements` (the quick engines of intake and health), PostgreSQL
+    also cancels any statement that runs longer than `wait_seconds`."""
     url = normalize_database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": wait_seconds, "check_same_thread": False})
         _configure_sqlite(engine, wait_seconds)
         return engine
-    connect_args: dict[str, Any] = {"connect_timeout": max(1, round(wait_seconds))}
-    if wait_seconds < DEFAULT_WAIT_SECONDS:
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(1, round(min(wait_seconds, CONNECT_TIMEOUT_SECONDS)))
+    }
+    if cancel_slow_statements:
         # A statement stuck behind a lock (or a database that stopped answering) must not hold a quick
         # caller: PostgreSQL itself cancels it.
         milliseconds = int(wait_seconds * 1000)
@@ -99,6 +112,12 @@ class DatabaseBusy(OperationalError):
     """The database did not let this transaction start within its engine's wait."""
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """The database is away, busy or cancelled the statement: nothing the caller did is wrong, and the
+    same work succeeds once the database answers again (as opposed to a bug or data it cannot store)."""
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
+
+
 def _configure_sqlite(engine: Engine, wait_seconds: float) -> None:
     busy_ms = int(wait_seconds * 1000)
 
@@ -128,9 +147,15 @@ def _configure_sqlite(engine: Engine, wait_seconds: float) -> None:
             # pysqlite can fail BEGIN IMMEDIATE with SQLITE_BUSY despite busy_timeout when another
             # process is checkpointing; a short retry loop makes that invisible. The wait for the lock
             # above and the busy handler count against the same budget.
-            left = max(0.0, wait_seconds - (time.monotonic() - started))
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(left * 1000)}")
-            _while_locked(lambda: connection.exec_driver_sql("BEGIN IMMEDIATE"), seconds=min(5.0, left))
+            deadline = started + wait_seconds
+
+            def begin_immediate() -> None:
+                # Each try's busy wait is what is left of the budget, so retries never add to it.
+                left = max(0.0, deadline - time.monotonic())
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={int(left * 1000)}")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+            _while_locked(begin_immediate, seconds=min(5.0, max(0.0, deadline - time.monotonic())))
         except BaseException:
             release(connection)
             raise

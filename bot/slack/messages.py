@@ -120,6 +120,13 @@ def bot_failed(reason: str) -> str:
     )
 
 
+def undeliverable(reason: str, session_url: str | None) -> str:
+    """Plain text (Slack refused the markdown answer): the reason, and where the answer can be read."""
+    url = safe_url(session_url)
+    where = f" It is in the Blocks session: {url}" if url else ""
+    return f"⚠️ Slack would not take this answer ({neutralize_inline(reason)}).{where}"
+
+
 def gave_up(hours: float, session_url: str | None) -> str:
     text = f"⌛ No answer from the agent after {hours:g} h, so I stopped waiting here."
     link = session_link(session_url)

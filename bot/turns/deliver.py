@@ -26,6 +26,10 @@ from bot.turns.posting import post_once
 
 logger = logging.getLogger(__name__)
 
+# The calls whose refusal says something about the part itself (its blocks, the placeholder): only these
+# lead to the fallbacks (post instead of edit, plain text instead of markdown).
+POSTING_METHODS = frozenset({"chat.postMessage", "chat.update"})
+
 
 def body_of(view: TurnView, settings: Settings) -> str:
     """The full text to deliver: a notice as written, or the agent's answer made safe, with the link."""
@@ -70,6 +74,8 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
             lease.save(rt.clock(), part_limit=limit)
             continue
         except SlackError as exc:
+            if exc.method not in POSTING_METHODS:
+                raise  # e.g. the lookup of an unconfirmed post: the part itself was not refused
             if parts == 0 and placeholder_ts and _cannot_edit(exc, turn.failures):
                 # Deleted, too old to edit, or refused: the answer becomes a new reply instead.
                 logger.info(

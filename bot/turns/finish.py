@@ -39,7 +39,9 @@ def finish(lease: Lease, conversation_id: int, now: float, outcome: str, **value
 
 
 def show_notice(lease: Lease, now: float, notice: str, outcome: str, **values: Any) -> None:
-    """Instead of an answer, the thread gets this notice (an error, a timeout) through the deliver step."""
+    """Instead of an answer, the thread gets this notice (an error, a timeout) through the deliver step,
+    which starts with no failures of its own."""
+    values.setdefault("failures", 0)
     lease.save(now, notice_text=notice, outcome=outcome, step=states.DELIVER, next_run_at=now, **values)
 
 

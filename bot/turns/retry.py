@@ -9,9 +9,11 @@
     anything else (a bug)           → retried `MAX_UNEXPECTED_FAILURES` times, then the thread is told
 
 … until the turn's horizon (TURN_HORIZON_HOURS after the request) and a grace of `HORIZON_GRACE` of it
-more (for the notice that the horizon passed), and at least `MIN_TRIES` times: then the turn ends. Rate
-limits are not failures, but they end there too. So every turn reaches an end within its horizon,
-whatever Slack and Blocks do, and the thread shows it whenever Slack lets the bot write there.
+more (for the notice that the horizon passed), and at least `MIN_TRIES` times: then the turn ends.
+Blocks' rate limits are not failures (the key's place in line, shared by every turn), and neither are
+waits for our own Slack budget; Slack's own 429s are, so that a decoration stops waiting for them after a
+few. All of them end at the horizon too. So every turn reaches an end within its horizon, whatever Slack
+and Blocks do, and the thread shows it whenever Slack lets the bot write there.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ MAX_UNEXPECTED_FAILURES = 5
 @dataclass(frozen=True)
 class Retry:
     at: float
-    failures: int  # the step's consecutive failures, counting this one (our own budget's waits do not)
+    failures: int  # the step's consecutive failures, counting this one (waits in line do not)
     slack_reserved: str | None = None  # a Slack method whose next token the turn holds
 
 
@@ -70,6 +72,9 @@ def decide(exc: Exception, *, failures: int, now: float, horizon_at: float) -> D
             return Retry(at=now + exc.retry_after, failures=failures, slack_reserved=exc.method)
         # Slack's 429 counts as a failure of the step (a decoration stops waiting for it after a few).
         return Retry(at=now + exc.retry_after, failures=failures + 1)
+    if isinstance(exc, BlocksRateLimited):
+        # The key's place in line, shared by every turn: waiting loses nothing, and the horizon bounds it.
+        return Retry(at=now + backoff(failures, exc.retry_after), failures=failures)
     failures += 1
     if isinstance(exc, SlackUnreachable):
         return GiveUp(f"Slack cannot be written there ({exc.error})", tell=False)

@@ -36,7 +36,8 @@ from bot.turns.schedule import backoff
 
 logger = logging.getLogger(__name__)
 
-# Consecutive "surely not sent" failures after which the user is told instead of waiting on.
+# Failed attempts in a row (refused as unavailable, or unconfirmed and not found afterwards) after which
+# the thread is told instead of trying again. Rate limits do not count: they are a place in line.
 MAX_SUBMIT_FAILURES = 8
 # How far Blocks' clock may be behind ours when a follow-up's creation time is compared with the start
 # of the attempt that may have sent it (a found message older than that cannot be this attempt's).
@@ -45,14 +46,6 @@ CLOCK_SKEW_SECONDS = 30.0
 
 def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
     turn, conversation = view.turn, view.conversation
-    if turn.failures >= MAX_SUBMIT_FAILURES:
-        detail = turn.last_error or "no answer"
-        if turn.submit_state == "sending":  # it may have arrived: say so rather than "not sent"
-            notice = text.unconfirmed_follow_up(detail, conversation.session_url)
-        else:
-            notice = text.unavailable(detail, turn.failures)
-        show_notice(lease, rt.clock(), notice, states.FAILED)
-        return
     message = turn.submit_text
     if message is None:
         message = _compose(rt, view)
@@ -60,6 +53,10 @@ def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
 
     if turn.submit_state == "sending":
         _resolve_unconfirmed(rt, lease, view, message)
+        return
+    if turn.failures >= MAX_SUBMIT_FAILURES:
+        notice = text.unavailable(turn.last_error or "no answer", turn.failures)
+        show_notice(lease, rt.clock(), notice, states.FAILED)
         return
 
     # Everything Slack must tell us comes first: a Slack error after "sending" would read as a request
@@ -84,9 +81,12 @@ def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
             show_notice(lease, rt.clock(), text.unconfirmed_create(exc.message), states.FAILED)
         else:
             # Look it up on the next run; each unconfirmed attempt counts, so a Blocks that keeps
-            # failing this way ends the turn with a notice instead of being asked forever.
+            # failing this way ends the turn with a notice instead of being asked forever. Not at once:
+            # behind a gateway's 504 or our read timeout, Blocks may still be writing the message, and
+            # a lookup that misses it would send it twice.
             failures = turn.failures + 1
-            lease.release(rt.clock(), next_run_at=rt.clock() + backoff(failures), failures=failures)
+            wait = max(backoff(failures), rt.settings.blocks_timeout_seconds)
+            lease.release(rt.clock(), next_run_at=rt.clock() + wait, failures=failures)
         return
     except BlocksRejected as exc:
         show_notice(
@@ -119,6 +119,12 @@ def _resolve_unconfirmed(rt: Runtime, lease: Lease, view: TurnView, message: str
         show_notice(lease, rt.clock(), rejection_notice(exc, conversation.session_url), states.FAILED)
         return
     if found is None or found.thread_id is None:
+        if view.turn.failures >= MAX_SUBMIT_FAILURES:
+            # Blocks kept failing after (or before) taking it: it may have arrived, so say that.
+            detail = view.turn.last_error or "no answer"
+            notice = text.unconfirmed_follow_up(detail, conversation.session_url)
+            show_notice(lease, rt.clock(), notice, states.FAILED)
+            return
         logger.info("turn %s: follow-up not found in Blocks; sending it again", view.turn.id)
         lease.release(rt.clock(), next_run_at=rt.clock(), submit_state="none")
         return

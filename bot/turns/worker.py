@@ -11,13 +11,16 @@ import contextlib
 import logging
 import threading
 import time
+from functools import partial
 
 from bot.blocks.errors import BlocksError, BlocksRateLimited
+from bot.db.engine import database_unavailable
 from bot.logs import Throttle
 from bot.slack import messages as text
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
 from bot.turns import backlog, states
 from bot.turns.acknowledge import run_close, run_inbox, run_start
+from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView, load
 from bot.turns.deliver import body_of, run_deliver
 from bot.turns.finish import finish, show_notice
@@ -42,6 +45,7 @@ MIN_IDLE_SECONDS = 0.01
 # While the database fails, each thread waits this long at most before trying it again.
 MAX_ERROR_PAUSE = 10.0
 DATABASE = "database"
+BUG = "bug"
 
 
 class Worker:
@@ -101,13 +105,17 @@ class Worker:
             try:
                 worked = self.run_once()
             except Exception as exc:
-                # The database is away (or a bug): every thread meets it, so it is logged once a minute,
-                # and the threads back off instead of asking it again at once.
-                self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
-                self._wake.wait(min(MAX_ERROR_PAUSE, 0.5 * 2 ** min(self._errors.failing(DATABASE), 5)))
+                # The database is away: every thread meets it, so it is logged once a minute, and the
+                # threads back off instead of asking it again at once. Anything else is a bug in claiming
+                # or in handling a turn's error; it is logged (as such) the same way.
+                key = DATABASE if database_unavailable(exc) else BUG
+                message = "worker: cannot use the database; retrying" if key == DATABASE else "worker: bug"
+                self._errors.failed(key, message, exc)
+                self._wake.wait(min(MAX_ERROR_PAUSE, 0.5 * 2 ** min(self._errors.failing(key), 5)))
                 self._wake.clear()
                 continue
             self._errors.recovered(DATABASE, "worker: the database is back")
+            self._errors.recovered(BUG, "worker: working again")
             if not worked:
                 self._wake.wait(self._idle_seconds())
                 self._wake.clear()
@@ -174,6 +182,10 @@ class Worker:
                 logger.info("turn %s: lease lost; another worker has it", turn.id)
                 return
             except Exception as exc:
+                if database_unavailable(exc):
+                    # Not this turn's failure, and nothing could record one: the loop logs the outage
+                    # once, and the turn is claimed again when its lease expires.
+                    raise
                 self._handle_error(lease, view, exc)
                 return
         self._release(lease, self.rt.clock())
@@ -202,27 +214,65 @@ class Worker:
                     values["last_error"] = error
                 lease.release(now, next_run_at=decision.at, slack_reserved=decision.slack_reserved, **values)
             else:
+                logger.warning(
+                    "turn %s: %s failed for good (%s); the turn ends", turn.id, turn.step, decision.reason
+                )
                 self._give_up(lease, view, decision, error, now)
         except LeaseLost:
             pass
 
     def _give_up(self, lease: Lease, view: TurnView, decision: GiveUp, error: str, now: float) -> None:
+        """End the turn in the state its step leaves it. Whatever goes wrong here, the turn still ends:
+        a turn that cannot end is stuck, and every later reply of its thread waits behind it."""
+        try:
+            self._end(lease, view, decision, error, now)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            logger.exception("turn %s: cannot end it as planned; it ends as failed", view.turn.id)
+            finish(lease, view.conversation.id, now, states.FAILED, last_error=f"{error}; {exc}"[:2000])
+
+    def _end(self, lease: Lease, view: TurnView, decision: GiveUp, error: str, now: float) -> None:
         turn = view.turn
-        logger.warning("turn %s: %s failed for good (%s); the turn ends", turn.id, turn.step, decision.reason)
         if turn.phase != states.ACTIVE:
             # A queued turn's 📥 or an interrupted turn's note: nothing else depends on it.
             step = states.DONE if turn.phase == states.FINISHED else turn.step
             lease.release(now, next_run_at=None, step=step, last_error=error)
         elif decision.tell and turn.step != states.DELIVER and turn.notice_text is None:
-            show_notice(
-                lease, now, text.bot_failed(decision.reason), states.FAILED, failures=0, last_error=error
-            )
+            show_notice(lease, now, text.bot_failed(decision.reason), states.FAILED, last_error=error)
+            lease.release(now, next_run_at=now)  # the notice goes out now, not when the lease expires
         elif turn.step == states.DELIVER and turn.delivered_offset >= len(body_of(view, self.rt.settings)):
             # The answer is in the thread; only its ✅ or the mention after it could not be made.
             finish(lease, view.conversation.id, now, turn.outcome or states.ANSWERED, delivered_at=now)
         else:
+            if turn.step == states.DELIVER:
+                self._last_word(view, decision)
             outcome = states.FAILED if decision.tell else states.UNDELIVERABLE
             finish(lease, view.conversation.id, now, outcome, last_error=error)
+
+    def _last_word(self, view: TurnView, decision: GiveUp) -> None:
+        """Slack would not take the answer (or the notice): one short plain reply and ⚠️ instead of 👀, each
+        tried once, so that the thread does not look busy for ever. Slack may refuse these too."""
+        decorations = Decorations(self.rt, view)
+        try:
+            best_effort(
+                view,
+                "the undeliverable notice",
+                partial(
+                    self.rt.slack.post,
+                    channel=view.channel,
+                    thread_ts=view.thread_ts,
+                    text=text.undeliverable(decision.reason, view.conversation.session_url),
+                    markdown=None,
+                ),
+            )
+            for message in view.messages:
+                decorations.unreact(message.ts, text.EYES)
+                decorations.react(message.ts, text.WARNING)
+        except SlackError as exc:
+            logger.info("turn %s: the undeliverable notice was dropped (%s)", view.turn.id, exc.error)
 
 
 def _log_failure(view: TurnView, exc: Exception) -> None:
@@ -230,6 +280,8 @@ def _log_failure(view: TurnView, exc: Exception) -> None:
     if isinstance(exc, SlackRateLimited):
         reason = "its turn at the budget" if exc.reserved else "Slack's rate limit"
         logger.info("turn %s: %s waits %.1fs (%s)", turn.id, exc.method, exc.retry_after, reason)
+    elif isinstance(exc, BlocksRateLimited):
+        logger.info("turn %s: %s waits for Blocks' rate limit", turn.id, turn.step)
     elif isinstance(exc, SlackAuthError):
         logger.error("turn %s: Slack refused the bot token (%s); check SLACK_BOT_TOKEN", turn.id, exc.error)
     elif isinstance(exc, SlackError | BlocksError):

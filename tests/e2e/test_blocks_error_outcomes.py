@@ -162,3 +162,39 @@ def test_blocks_failing_for_good_ends_every_turn_with_a_notice(
     assert turn.outcome in (states.FAILED, states.EXPIRED), "Blocks never answered: a notice, not an answer"
     assert len(replies) == 1 and replies[0].startswith(("⚠️", "⌛")), replies
     assert messages.WARNING in bot.slack.messages[(channel, message.ts)].reactions
+
+
+def test_rate_limits_are_a_place_in_line_not_failures(rig: Rig) -> None:
+    """More 429s in a row than the submit step's failure limit: the turn waits its turn and is answered."""
+    bot = rig.bot
+    channel = f"C{next(_channels):07d}"
+    bot.blocks.inject(method="POST", path=CREATE[1], status=429, count=30, retry_after=5)
+    try:
+        message = bot.mention(channel, "UBOB", "the request")
+        bot.run()
+    finally:
+        _heal(rig)
+    turn = _last_turn(rig)
+    assert turn.outcome == states.ANSWERED, turn.notice_text
+    assert messages.DONE in bot.slack.messages[(channel, message.ts)].reactions
+
+
+def test_a_follow_up_that_arrived_on_the_last_allowed_attempt_is_found_not_reported(rig: Rig) -> None:
+    """Seven attempts that Blocks failed before doing anything, then one that it failed after taking the
+    message: the last one is looked up and adopted, not reported as unconfirmed."""
+    bot = rig.bot
+    channel = f"C{next(_channels):07d}"
+    top = bot.mention(channel, "UALICE", "start here")
+    bot.run()
+    users_before = sum(1 for i in bot.blocks.items if i.role == "user")
+    bot.blocks.inject(method="POST", path=FOLLOW_UP[1], status=500, count=7, when="before")
+    bot.blocks.inject(method="POST", path=FOLLOW_UP[1], status=500, count=1, when="after")
+    try:
+        message = bot.mention(channel, "UBOB", "the request", thread=top)
+        bot.run()
+    finally:
+        _heal(rig)
+    turn = _last_turn(rig)
+    assert turn.outcome == states.ANSWERED, turn.notice_text
+    assert sum(1 for i in bot.blocks.items if i.role == "user") - users_before == 1, "sent once"
+    assert messages.DONE in bot.slack.messages[(channel, message.ts)].reactions
