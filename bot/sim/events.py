@@ -40,7 +40,8 @@ def envelope(event: dict[str, Any], *, team_id: str = TEAM_ID, event_id: str | N
                 "is_enterprise_install": False,
             }
         ],
-        "is_ext_shared_channel": False,
+        # A member of another workspace can only write where a channel is shared with it (Slack Connect).
+        "is_ext_shared_channel": event.get("user_team", team_id) != team_id,
     }
 
 

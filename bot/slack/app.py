@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.logs import Throttle
 from bot.slack.events import classify
 from bot.turns.intake import InboundEvent, Recorded
-from bot.workspace import Workspace, event_enterprise_id
+from bot.workspace import Delivery, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +68,9 @@ def _make_listener(
 
     def record_message(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         """Record the message if it is for the agent; the worker does everything else."""
-        team_id, enterprise_id = body.get("team_id"), event_enterprise_id(body)
-        if not workspace.includes(team_id, enterprise_id):
-            foreign.seen(str(team_id or enterprise_id or "unknown"))
+        delivery = Delivery.of(body)
+        if delivery is None or not workspace.includes(delivery.home.team_id, delivery.home.enterprise_id):
+            foreign.seen(delivery.home.team_id if delivery else "unknown")
             return  # never answered with this workspace's token
         inbound = classify(
             body,

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.storable import storable_tree
 from bot.turns.intake import InboundEvent, SlackFile
-from bot.workspace import event_enterprise_id
+from bot.workspace import Delivery
 
 # Subtypes that are still a person writing: a message with files, and a reply also sent to the channel.
 _HUMAN_SUBTYPES = {None, "file_share", "thread_broadcast"}
@@ -38,10 +38,13 @@ def classify(
         return None
     if bot_user_id and user_id == bot_user_id:
         return None
-    team_id = str(body.get("team_id") or event.get("team") or "")
-    if not team_id:
+    delivery = Delivery.of(body) or Delivery.of({"event": event})
+    if delivery is None:
         return None
-    if not allow_external_users and _is_external(body, event, team_id):
+    author_team = event.get("user_team") or event.get("team")
+    if not allow_external_users and delivery.is_external(
+        author_team if isinstance(author_team, str) else None
+    ):
         return None
 
     text = str(event.get("text") or "")
@@ -55,7 +58,7 @@ def classify(
     if mention:
         text = re.sub(r"\s*" + re.escape(mention) + r"\s*", " ", text).strip()
     return InboundEvent(
-        team_id=team_id,
+        team_id=delivery.home.team_id,
         channel_id=channel,
         channel_type=channel_type,
         ts=ts,
@@ -64,7 +67,7 @@ def classify(
         text=text,
         is_mention=is_mention,
         files=_files(event),
-        enterprise_id=event_enterprise_id(body),
+        enterprise_id=delivery.home.enterprise_id,
     )
 
 
@@ -79,15 +82,6 @@ def _channel_type(event: Mapping[str, Any], channel: str) -> str:
     if channel.startswith("G"):
         return "group"
     return "unknown"
-
-
-def _is_external(body: Mapping[str, Any], event: Mapping[str, Any], team_id: str) -> bool:
-    user_team = event.get("user_team") or event.get("team")
-    if not user_team or user_team == team_id:
-        return False
-    # Enterprise Grid: every workspace of the organization this app is installed in counts as ours.
-    authorized = {a.get("team_id") for a in body.get("authorizations") or [] if isinstance(a, Mapping)}
-    return user_team not in authorized
 
 
 def _files(event: Mapping[str, Any]) -> tuple[SlackFile, ...]:

@@ -33,6 +33,7 @@ from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
 from bot.turns.lease import Lease
 from bot.turns.schedule import backoff
+from bot.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -246,9 +247,9 @@ def _compose(rt: Runtime, view: TurnView) -> str:
 def _is_external(rt: Runtime, view: TurnView, message: ThreadMessage) -> bool:
     """An author of another organization in a shared channel (Slack Connect)."""
     conversation = view.conversation
-    if not message.team_id or message.team_id == conversation.team_id:
-        return False
-    if conversation.enterprise_id and message.user_id:
-        # Another workspace of our Enterprise Grid organization is ours.
-        return rt.slack.user(message.user_id).enterprise_id != conversation.enterprise_id
-    return True
+    home = Workspace(conversation.team_id, conversation.enterprise_id)
+    user_id = message.user_id
+    return home.is_external(
+        message.team_id,
+        author_enterprise=(lambda: rt.slack.user(user_id).enterprise_id) if user_id else None,
+    )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.sim.events import envelope, message_event
+from bot.sim.events import TEAM_ID, envelope, message_event
 from bot.sim.slack import BOT_USER_ID
 from tests.conftest import CHANNEL, Rig
 
@@ -59,3 +59,29 @@ def test_an_event_of_another_workspace_is_acknowledged_ignored_and_logged_once(
     ]
     ignored = [r for r in caplog.records if "TOTHER" in r.getMessage()]
     assert len(ignored) == 1 and "not installed there" in ignored[0].getMessage()
+
+
+def _connect_envelope(event: dict[str, object]) -> dict[str, object]:
+    """An event in a Slack Connect channel as Slack delivers it to us: the envelope's `team_id` is the
+    partner's workspace (where the event happened), `authorizations[0]` is our installation."""
+    payload = envelope(event, team_id=PARTNER)
+    payload["authorizations"] = [
+        {"enterprise_id": None, "team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}
+    ]
+    payload["is_ext_shared_channel"] = True
+    return payload
+
+
+def test_in_a_slack_connect_channel_our_people_are_served_and_the_partners_are_not(rig: Rig) -> None:
+    ours = rig.slack.human_message(CHANNEL, "UALICE", f"{MENTION} from our side")
+    theirs = rig.slack.human_message(CHANNEL, "UEXT", f"{MENTION} from theirs", team=PARTNER)
+    for message, team in ((ours, TEAM_ID), (theirs, PARTNER)):
+        event = message_event(
+            channel=CHANNEL, user=message.user, text=message.text, ts=message.ts, kind="app_mention",
+            team_id=team, user_team=team,
+        )  # fmt: skip
+        assert rig.sender.send(_connect_envelope(event)).status == 200
+    rig.wait_reaction(ours)
+    rig.settle()
+    assert [t.requested_by for t in rig.turns()] == ["UALICE"], "our member's mention, not the partner's"
+    assert not theirs.reactions, "the partner's message is not touched"
