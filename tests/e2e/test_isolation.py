@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.sim.events import TEAM_ID, envelope, message_event
-from bot.sim.slack import BOT_USER_ID
+from bot.sim.events import envelope, message_event
+from bot.sim.slack import BOT_USER_ID, TEAM_ID
 from tests.conftest import CHANNEL, Rig
 
 MENTION = f"<@{BOT_USER_ID}>"
