@@ -19,6 +19,7 @@ from bot.turns.schedule import PollPolicy
 DEFAULT_SQLITE_URL = "sqlite:///blocks-slack.db"
 CORE_AGENTS = ("claude", "codex", "gemini", "opencode", "cursor", "kimi", "sisyphus")
 BusyPolicy = Literal["queue", "interrupt"]
+LogFormat = Literal["text", "json"]
 
 
 class ConfigError(Exception):
@@ -62,6 +63,12 @@ class Settings:
     migrate_on_start: bool = True
     ephemeral_disk: bool = False
     log_level: str = "INFO"
+    log_format: LogFormat = "text"
+    # Debugging only: message texts and answers may appear in DEBUG lines (start-up says so).
+    log_message_bodies: bool = False
+    host: str = "0.0.0.0"
+    # Message texts and answers are deleted this many days after their turn ended (0: kept).
+    retention_days: float = 30.0
 
     @property
     def socket_mode(self) -> bool:
@@ -153,6 +160,10 @@ class Settings:
             # Heroku sets DYNO; its disk is wiped on every restart, so a SQLite file there loses state.
             ephemeral_disk=bool(env.get("DYNO")),
             log_level=reader.text("LOG_LEVEL", "INFO").upper(),
+            log_format=_log_format(reader.text("LOG_FORMAT", "text").lower()),
+            log_message_bodies=reader.flag("LOG_MESSAGE_BODIES", False),
+            host=reader.text("HOST", "0.0.0.0"),
+            retention_days=reader.number("RETENTION_DAYS", 30, minimum=0.0),
         )
         return settings.compressed(reader.number("TIME_SCALE", 1.0, minimum=1.0))
 
@@ -174,6 +185,14 @@ class Settings:
             rate_window_seconds=self.rate_window_seconds / factor,
             time_scale=self.time_scale * factor,
         )
+
+
+def _log_format(value: str) -> LogFormat:
+    if value == "json":
+        return "json"
+    if value == "text":
+        return "text"
+    raise ConfigError(f"LOG_FORMAT must be 'text' or 'json' (got {value!r})")
 
 
 class _Reader:
