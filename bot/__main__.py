@@ -1,4 +1,4 @@
-"""Command line: `blocks-slack serve | web | worker | migrate | sim | demo` (also `python -m bot …`)."""
+"""Command line: `blocks-slack serve | web | worker | migrate | sim | demo | doctor` (or `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--answer-delay", type=float, default=2.0, help="blocks: seconds until an answer")
     demo = commands.add_parser("demo", help="a scripted conversation against both simulators, printed")
     demo.add_argument("--fast", action="store_true", help="shorter agent delays")
+    commands.add_parser(
+        "doctor",
+        help="check the configuration, database, Slack tokens and Blocks keys; exit 1 if any check fails",
+        description="Checks the configuration, the database (reachable, migrated to head), SLACK_BOT_TOKEN "
+        "(auth.test, and its scopes against manifest.yml), SLACK_APP_TOKEN when set (apps.connections.open) "
+        "and each Blocks key (one request each), and prints a checklist with a fix for each failure. "
+        "It reads the environment serve reads: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, "
+        "SLACK_API_URL, BLOCKS_API_KEY (several keys may be separated by commas), BLOCKS_API_URL, "
+        "BLOCKS_TIMEOUT_SECONDS, DATABASE_URL and DYNO, and validates every other setting. "
+        "Exits 0 when every check passes, 1 otherwise.",
+    )
     args = parser.parse_args(argv)
 
     if args.command in ("serve", "web", "worker"):
@@ -39,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(check=args.check)
     if args.command == "sim":
         return _run_sim(args.which, args.host, args.port, args.answer_delay)
+    if args.command == "doctor":
+        from bot.doctor import run_doctor
+
+        return run_doctor()
     from bot.demo import run_demo
 
     return run_demo(fast=args.fast)

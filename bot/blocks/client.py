@@ -13,7 +13,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import httpx
 
@@ -27,7 +27,7 @@ from bot.blocks.errors import (
 from bot.blocks.links import final_message_url, rebase, thread_messages_url
 from bot.storable import storable, storable_tree
 
-__all__ = ["BlocksClient", "Message", "SubmittedTurn", "ThreadSnapshot"]
+__all__ = ["BlocksClient", "KeyCheck", "Message", "SubmittedTurn", "ThreadSnapshot"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ _REFUSED_STATUSES = (429, 503)
 _GATEWAY_STATUSES = (502, 504)
 # Requests that surely never reached the server: safe to repeat even for a POST.
 _NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# No session has the nil UUID: reading it is answered 404 once the key is accepted, and changes nothing.
+_NO_SUCH_SESSION = "/rest/v1/sessions/00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,23 @@ class SubmittedTurn:
     thread_id: str
     final_message_url: str
     session_url: str | None = None
+
+
+KeyVerdict = Literal["accepted", "rejected", "rate_limited", "unreachable", "unexpected"]
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """What one authenticated request said about the API key (see `BlocksClient.check_key`). `detail`
+    is one line and never contains the key; `status` is Blocks' HTTP status when it answered at all."""
+
+    verdict: KeyVerdict
+    detail: str
+    status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "accepted"
 
 
 @dataclass(frozen=True)
@@ -193,6 +212,34 @@ class BlocksClient:
             return item
         return None
 
+    # -- the key ------------------------------------------------------------------------------------
+
+    def check_key(self) -> KeyCheck:
+        """Whether Blocks accepts this client's key, at the cost of one request (one GET, never retried).
+
+        It reads a session that cannot exist: 404 means the key was accepted, 401 or 403 that it was
+        refused. A 404 only counts when it is a JSON error, as Blocks answers: a web server's HTML 404
+        means BLOCKS_API_URL is not the API. No answer, a timeout or a 5xx is Blocks being unreachable,
+        which says nothing about the key."""
+        try:
+            response = self._http.get(_NO_SUCH_SESSION)
+        except httpx.TimeoutException as exc:
+            return KeyCheck("unreachable", f"no answer from {self.api_url} in time ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            return KeyCheck("unreachable", f"cannot connect to {self.api_url} ({reason})")
+        status = response.status_code
+        detail = storable(_error_detail(response))
+        if 200 <= status < 300 or (status == 404 and _is_json_object(response)):
+            return KeyCheck("accepted", "key accepted", status)
+        if status in (401, 403):
+            return KeyCheck("rejected", f"Blocks refused the key ({status}: {detail})", status)
+        if status == 429:
+            return KeyCheck("rate_limited", f"the key's rate limit is used up ({detail})", status)
+        if status >= 500:
+            return KeyCheck("unreachable", f"{self.api_url} answered {status} ({detail})", status)
+        return KeyCheck("unexpected", f"{self.api_url} answered {status} ({detail})", status)
+
     # -- plumbing -----------------------------------------------------------------------------------
 
     def _final_link(self, data: dict[str, Any], session_id: str, thread_id: str) -> str:
@@ -263,6 +310,13 @@ class BlocksClient:
 def _unreadable(is_post: bool, status: int) -> BlocksError:
     detail = f"Blocks answered {status} with a body that is not a JSON object"
     return BlocksUnknownOutcome(detail, status=status) if is_post else BlocksRetryable(detail, status=status)
+
+
+def _is_json_object(response: httpx.Response) -> bool:
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
 
 
 def _required(data: dict[str, Any], key: str) -> str:

@@ -86,6 +86,8 @@ class SlackStub:
             BOT_USER_ID: "blocks",
         }
         self.private_channels: set[str] = set()
+        # Sent back as `x-oauth-scopes` on the bot token's answers, as Slack does (None: no header).
+        self.granted_scopes: list[str] | None = _manifest_scopes()
         self.socket_mode: SocketModeServer | None = None  # set to serve apps.connections.open
         # Slack's rate tiers, off unless set: method → (calls, window seconds); postMessage per channel.
         self.limits: dict[str, tuple[int, float]] = {}
@@ -164,9 +166,15 @@ class SlackStub:
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
             return fault.http_status, {"ok": False, "error": fault.error}, {}
         handler = getattr(self, "_" + method.replace(".", "_"), None)
+        scopes = self._scopes_header(token)
         if handler is None:
-            return 200, {"ok": False, "error": "unknown_method"}, {}
-        return 200, handler(params), {}
+            return 200, {"ok": False, "error": "unknown_method"}, scopes
+        return 200, handler(params), scopes
+
+    def _scopes_header(self, token: str) -> dict[str, str]:
+        if self.granted_scopes is None or not token.startswith("xoxb-"):
+            return {}
+        return {"x-oauth-scopes": ",".join(self.granted_scopes)}
 
     def _over_limit(self, method: str, params: dict[str, Any]) -> StubFault | None:
         """Slack's tiers as sliding windows: `ratelimited` once a method's window is full."""
@@ -333,6 +341,16 @@ class SlackStub:
                 self.reset()
                 return 200, {"ok": True}
         return 404, {"error": "unknown control endpoint"}
+
+
+def _manifest_scopes() -> list[str] | None:
+    """The bot scopes manifest.yml asks for: what an app installed from it is granted."""
+    from bot.doctor import manifest_bot_scopes  # the doctor's reader, so both read the manifest alike
+
+    try:
+        return manifest_bot_scopes()
+    except OSError:  # run from an installed package, without the checkout's manifest
+        return None
 
 
 def _json_field(params: dict[str, Any], name: str) -> Any:
