@@ -114,6 +114,14 @@ class Turn(Base):
             sqlite_where=text("next_run_at IS NOT NULL"),
             postgresql_where=text("next_run_at IS NOT NULL"),
         ),
+        # The retention purge reads the oldest finished turns that still have their texts from here: the
+        # index holds only those (about RETENTION_DAYS of turns), however long the history grows.
+        Index(
+            "ix_turns_texts_kept",
+            "finished_at",
+            sqlite_where=text("phase = 'finished' AND texts_purged_at IS NULL"),
+            postgresql_where=text("phase = 'finished' AND texts_purged_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -162,6 +170,8 @@ class Turn(Base):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float)
+    # When the retention purge cleared this turn's texts and its messages' (see turns/retention.py).
+    texts_purged_at: Mapped[float | None] = mapped_column(Float)
 
 
 class RateBudget(Base):
@@ -186,3 +196,14 @@ class HealthCheck(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     checked_at: Mapped[float] = mapped_column(Float)
+
+
+class JobLease(Base):
+    """A background job that one replica at a time runs (the retention purge): whoever holds the row until
+    a time in the future runs it; a replica that dies holding it leaves it to expire."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(36))
+    held_until: Mapped[float] = mapped_column(Float)
