@@ -6,12 +6,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from sqlalchemy import create_engine, func, insert, select, text, update
 
 from bench.measure import SideResult
@@ -87,11 +91,37 @@ class IntakeResult:
     max_ms: float
 
 
-def intake(total: int, *, senders: int = 8) -> IntakeResult:
+@contextmanager
+def _scraping(every: float | None) -> Iterator[Callable[[str], None]]:
+    """A function that starts scraping `<url>/metrics` every `every` seconds until the block ends."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def scrape_loop(url: str) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not stop.wait(every or 0):
+                assert client.get(f"{url}/metrics").status_code == 200
+
+    def start(url: str) -> None:
+        if every is not None:
+            threads.append(threading.Thread(target=scrape_loop, args=(url,), daemon=True))
+            threads[-1].start()
+
+    try:
+        yield start
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+
+
+def intake(total: int, *, senders: int = 8, scrape_every: float | None = None) -> IntakeResult:
     """`total` signed deliveries, as fast as `senders` concurrent connections go: each mention as
     app_mention and message, 10% of them delivered once more as a retry. The bot runs as its own
-    process (serve, SQLite, worker included); reported: ack latency, and each message recorded once."""
-    with simulators(1.0) as sims, tempfile.TemporaryDirectory() as folder:
+    process (serve, SQLite, worker included); reported: ack latency, and each message recorded once.
+    With `scrape_every`, `/metrics` is scraped that often meanwhile (as a Prometheus server would, only
+    much more often)."""
+    with simulators(1.0) as sims, tempfile.TemporaryDirectory() as folder, _scraping(scrape_every) as scrape:
         url = f"sqlite:///{Path(folder) / 'intake.db'}"
         bot = BotProcess.spawn({**bot_environment(sims, url), "LOG_LEVEL": "ERROR"}, Path(folder) / "bot.log")
         try:
@@ -116,6 +146,7 @@ def intake(total: int, *, senders: int = 8) -> IntakeResult:
                 delivery = clients[number % senders].send(payload, retry_num=retry)
                 return delivery.status, delivery.seconds
 
+            scrape(bot.url)
             with ThreadPoolExecutor(max_workers=senders) as pool:
                 results = list(pool.map(send, enumerate(payloads)))
             for client in clients:
@@ -155,7 +186,7 @@ def memory(turns: int, *, seconds: float, small: int = 100) -> MemoryResult:
     with simulators(10.0) as sims, tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'memory.db'}"
         _seed_running(url, sims, turns)
-        env = {**bot_environment(sims, url), "TIME_SCALE": "10", "LOG_LEVEL": "ERROR"}
+        env = {**bot_environment(sims, url), "TIME_SCALE": "10", "LOG_LEVEL": "ERROR", "PORT": "0"}
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "worker"],
             env=env,

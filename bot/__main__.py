@@ -68,7 +68,12 @@ def _run_service(mode: str) -> int:
     except ConfigError as exc:
         print(f"blocks-slack: configuration error: {exc}", file=sys.stderr)
         return 2
-    scrub = logs.configure(settings.log_level, secrets=settings.secrets)
+    scrub = logs.configure(
+        settings.log_level,
+        secrets=settings.secrets,
+        log_format=settings.log_format,
+        message_bodies=settings.log_message_bodies,
+    )
     if settings.ephemeral_disk and not settings.database_url_from_env:
         logger.warning(
             "!!! DATABASE_URL is not set and this disk is ephemeral: the SQLite file %s is lost at every "

@@ -1,4 +1,8 @@
-"""What `/healthz` reports of the database: can it take a write, and how long is the Blocks queue.
+"""What `/healthz` and `/readyz` report.
+
+`/healthz` is liveness: can the database take a write, and how long is the Blocks queue.
+`/readyz` is readiness, for a load balancer or an orchestrator deciding whether to send work here: the
+database answers, its schema is at the head this code expects, and the worker threads are alive.
 
 A read alone says too little: SQLite locked by another process, a read-only file system, a full disk or a
 PostgreSQL standby all answer `SELECT 1` and refuse every message Slack sends. So the check writes (and
@@ -8,10 +12,14 @@ reported unhealthy instead of the check hanging.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from bot.db import migrate
 from bot.db.models import HealthCheck
 from bot.db.statements import upsert
 from bot.turns.lease import Backlog, blocks_backlog
@@ -31,3 +39,36 @@ def check(engine: Engine, now: float) -> DatabaseHealth:
     # Read after the write's commit: replicas probing at once wait on the row for a moment, not a query.
     with engine.connect() as conn:
         return DatabaseHealth(backlog=blocks_backlog(conn, now))
+
+
+def expected_head(engine: Engine) -> str | None:
+    """The schema revision this code runs against (the newest migration)."""
+    script = ScriptDirectory.from_config(migrate.alembic_config(engine.url.render_as_string()))
+    return script.get_current_head()
+
+
+@dataclass(frozen=True)
+class Readiness:
+    reasons: tuple[str, ...]  # empty: ready
+
+    @property
+    def ready(self) -> bool:
+        return not self.reasons
+
+
+def readiness(engine: Engine, head: str | None, workers_alive: Callable[[], bool] | None) -> Readiness:
+    """Ready when the database answers at the expected schema and (where this process runs a worker) the
+    worker threads run. Never raises: each failure is a reason."""
+    reasons: list[str] = []
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current != head:
+            reasons.append(
+                f"database schema is at {current or 'nothing'}, expected {head}: run `blocks-slack migrate`"
+            )
+    except Exception as exc:
+        reasons.append(f"database unreachable: {type(exc).__name__}")
+    if workers_alive is not None and not workers_alive():
+        reasons.append("worker threads are not running")
+    return Readiness(tuple(reasons))

@@ -5,16 +5,25 @@ a token (an HTTP library refusing a header quotes it, escaped), so scrubbing onl
 enough. Known secrets are replaced in every form they can take in a line (as they are, and as `repr`
 escapes them), and anything shaped like a Slack token is replaced whether or not it is known here.
 Uncaught exceptions in any thread go through the same path instead of straight to stderr.
+
+Lines carry the ids of what they are about (turn, Blocks session, team, channel) from `log_context`, in
+the text format as a bracketed suffix and in the JSON format (`LOG_FORMAT=json`, one object a line) as
+fields. Message texts and answers are never logged; the libraries that would log request bodies at DEBUG
+(slack_sdk, slack_bolt, urllib3) are kept at INFO unless `LOG_MESSAGE_BODIES=true`.
 """
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import TracebackType
 
 # Slack tokens have a recognizable shape (xoxb-, xoxp-, xoxe-, xapp-…): never log one, known or not.
@@ -41,19 +50,86 @@ class Scrubber:
         return _SLACK_TOKEN.sub(lambda m: f"{m.group(1)}-***", text)
 
 
+# The ids a line may carry, in the order the text format shows them.
+CONTEXT_FIELDS = ("turn_id", "session_id", "team", "channel")
+_CONTEXT: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("log_context", default=None)
+# Libraries that log whole request and response bodies (message texts) at DEBUG.
+_BODY_LOGGERS = ("slack_sdk", "slack_bolt", "urllib3", "waitress")
+
+
+@contextmanager
+def log_context(**ids: object) -> Iterator[None]:
+    """Every line logged inside (in this thread) carries these ids; None values are left out."""
+    given = {k: str(v) for k, v in ids.items() if v is not None}
+    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **given})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def _ids(record: logging.LogRecord) -> dict[str, str]:
+    found = getattr(record, "ids", None)
+    return found if isinstance(found, dict) else {}
+
+
+class _ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.ids = _CONTEXT.get() or {}
+        return True
+
+
 class ScrubbingFormatter(logging.Formatter):
-    def __init__(self, scrub: Scrubber, fmt: str) -> None:
+    """Text lines: `time LEVEL logger: message [turn=… session=… team=… channel=…]`, scrubbed."""
+
+    def __init__(self, scrub: Scrubber, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> None:
         super().__init__(fmt)
         self.scrub = scrub
 
     def format(self, record: logging.LogRecord) -> str:
-        return self.scrub(super().format(record))
+        line = super().format(record)
+        ids = _ids(record)
+        if ids:
+            suffix = " ".join(
+                f"{name.removesuffix('_id')}={ids[name]}" for name in CONTEXT_FIELDS if name in ids
+            )
+            head, newline, rest = line.partition("\n")  # after the message, before any traceback
+            line = f"{head} [{suffix}]{newline}{rest}"
+        return self.scrub(line)
 
 
-def configure(level: str, secrets: Iterable[str] = ()) -> Scrubber:
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: timestamp, level, logger, message, the context ids, and the traceback."""
+
+    def __init__(self, scrub: Scrubber) -> None:
+        super().__init__()
+        self.scrub = scrub
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": self.scrub(record.getMessage()),
+        }
+        entry.update(_ids(record))
+        if record.exc_info:
+            entry["exception"] = self.scrub(self.formatException(record.exc_info))
+        # Scrubbed field by field (a secret is found as written, not as JSON escapes it), then as a line.
+        return self.scrub(json.dumps(entry, ensure_ascii=False))
+
+
+def configure(
+    level: str,
+    secrets: Iterable[str] = (),
+    *,
+    log_format: str = "text",
+    message_bodies: bool = False,
+) -> Scrubber:
     scrub = Scrubber(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(ScrubbingFormatter(scrub, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter(scrub) if log_format == "json" else ScrubbingFormatter(scrub))
+    handler.addFilter(_ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
@@ -61,6 +137,12 @@ def configure(level: str, secrets: Iterable[str] = ()) -> Scrubber:
     # httpx logs every request URL at INFO; the worker's own lines say what matters.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for name in _BODY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if message_bodies else logging.INFO)
+    if message_bodies:
+        logging.getLogger("bot").warning(
+            "LOG_MESSAGE_BODIES=true: message texts and answers may appear in DEBUG lines; for debugging only"
+        )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # Bolt reads SLACK_BOT_TOKEN from the environment too, then warns that the client's token wins:
     # they are the same token, so the warning would only confuse.

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import httpx
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -24,6 +25,7 @@ from bot.blocks.client import BlocksClient
 from bot.config import Settings
 from bot.db import migrate
 from bot.db.engine import QUICK_WAIT_SECONDS, make_engine
+from bot.metrics import MeteredTransport, Metrics, key_label
 from bot.slack.app import create_app
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
@@ -106,7 +108,8 @@ class StartupError(Exception):
     """The process cannot start; the message is one line naming what to fix."""
 
 
-def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") -> Service:
+def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) -> Service:
+    """The process for `mode`, listening on `host` (default: `settings.host`) and `settings.port`."""
     engine = make_engine(settings.database_url)
     try:
         if settings.migrate_on_start:
@@ -136,15 +139,21 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str = "0.0.0.0") ->
             return result
 
         bolt = create_app(settings, client=slack_client, record=record, workspace=workspace)
-    server = None
-    if mode in ("serve", "web"):
-        # In Socket Mode events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
-        http_bolt = None if settings.socket_mode else bolt
-        server = HttpServer(
-            WebApp(engine=quick_engine, bolt=http_bolt, signing_secret=settings.slack_signing_secret),
-            host=host,
-            port=settings.port,
-        )
+    # Every process binds $PORT, a worker-only one too: health, readiness and metrics. In Socket Mode
+    # events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
+    http_bolt = None if settings.socket_mode else bolt
+    budgets = [(key_label(worker.rt.budget.bucket), worker.rt.budget.bucket)] if worker is not None else []
+    server = HttpServer(
+        WebApp(
+            engine=quick_engine,
+            bolt=http_bolt,
+            signing_secret=settings.slack_signing_secret,
+            metrics=Metrics(quick_engine, lambda: budgets),
+            workers_alive=worker.alive if worker is not None else None,
+        ),
+        host=host or settings.host,
+        port=settings.port,
+    )
     return Service(
         settings=settings, engine=engine, worker=worker, bolt=bolt, server=server, quick_engine=quick_engine
     )
@@ -186,11 +195,6 @@ def verify_slack_token(client: WebClient, settings: Settings) -> Workspace:
 
 
 def _build_worker(settings: Settings, engine: Engine, slack_client: WebClient) -> Worker:
-    blocks = BlocksClient(
-        api_url=settings.blocks_api_url,
-        api_key=settings.blocks_api_key,
-        timeout=settings.blocks_timeout_seconds,
-    )
     budget = Budget(
         api_key=settings.blocks_api_key,
         policy=BudgetPolicy.for_limit(
@@ -198,6 +202,12 @@ def _build_worker(settings: Settings, engine: Engine, slack_client: WebClient) -
             settings.blocks_rate_headroom,
             window=settings.rate_window_seconds,
         ),
+    )
+    blocks = BlocksClient(
+        api_url=settings.blocks_api_url,
+        api_key=settings.blocks_api_key,
+        timeout=settings.blocks_timeout_seconds,
+        transport=MeteredTransport(httpx.HTTPTransport(), key=key_label(budget.bucket)),
     )
     pacer = SlackPacer(
         engine,

@@ -1,4 +1,4 @@
-"""The HTTP edge: a WSGI app with Slack's events endpoint and the health check, and the server for it.
+"""The HTTP edge: a WSGI app with Slack's events endpoint, health, readiness and metrics, and its server.
 
 Served by waitress (a production WSGI server, pure Python) inside the process, so one command runs the
 whole bot and `$PORT` is always bound, in Socket Mode too (for `/healthz`).
@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from slack_bolt import App
@@ -29,6 +29,7 @@ from waitress.task import ErrorTask
 
 from bot import health
 from bot.logs import Throttle
+from bot.metrics import ACK_SECONDS, CONTENT_TYPE, Metrics
 from bot.slack.request_guard import MAX_BODY_BYTES, Refusal, RefusalLog, SlackRequestGuard
 
 if TYPE_CHECKING:
@@ -42,10 +43,24 @@ CONNECTION_LIMIT = 1000  # waitress's default of 100 is used up by a hundred idl
 
 
 class WebApp:
-    def __init__(self, *, engine: Engine, bolt: App | None, signing_secret: str = "") -> None:
+    """Slack's events (where this process takes them), `/healthz` (liveness), `/readyz` (readiness) and
+    `/metrics` (Prometheus)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        bolt: App | None,
+        signing_secret: str = "",
+        metrics: Metrics | None = None,
+        workers_alive: Callable[[], bool] | None = None,
+    ) -> None:
         self.engine = engine
         self.slack = SlackRequestHandler(bolt, path=EVENTS_PATH) if bolt is not None else None
         self.guard = SlackRequestGuard(signing_secret) if bolt is not None else None
+        self.metrics = metrics or Metrics(engine)
+        self.workers_alive = workers_alive
+        self.head = health.expected_head(engine)
         self.refusals = RefusalLog(logger)
         self._health_errors = Throttle(logger)
 
@@ -53,19 +68,38 @@ class WebApp:
         path = environ.get("PATH_INFO", "")
         if path in ("/healthz", "/health"):
             return self._health(start_response)
+        if path == "/readyz":
+            return self._ready(start_response)
+        if path == "/metrics":
+            payload = self.metrics.render()
+            headers = [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(payload)))]
+            start_response("200 OK", headers)
+            return [payload]
         if path == EVENTS_PATH and self.slack is not None:
             return self._events(environ, start_response)
         return _respond(start_response, "404 Not Found", {"error": "not found"})
 
     def _events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         assert self.slack is not None and self.guard is not None
+        arrived = time.monotonic()
         outcome = self.guard.check(environ)
         if isinstance(outcome, Refusal):
             self.refusals.refused(environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), outcome)
             return _refuse(start_response, outcome)
         # Bolt reads the body again from the input: give it the bytes already read and checked.
         checked = {**environ, "wsgi.input": io.BytesIO(outcome), "CONTENT_LENGTH": str(len(outcome))}
-        return self.slack(checked, start_response)
+        answer = self.slack(checked, start_response)
+        # Bolt has recorded the event (or failed to) and built its answer: that is the ack's latency.
+        ACK_SECONDS.observe(time.monotonic() - arrived)
+        return answer
+
+    def _ready(self, start_response: StartResponse) -> Iterable[bytes]:
+        found = health.readiness(self.engine, self.head, self.workers_alive)
+        if found.ready:
+            return _respond(start_response, "200 OK", {"ready": True})
+        return _respond(
+            start_response, "503 Service Unavailable", {"ready": False, "reasons": list(found.reasons)}
+        )
 
     def _health(self, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -119,6 +153,7 @@ class HttpServer:
         connection_limit: int = CONNECTION_LIMIT,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
+        self.app = app
         self._server = _GuardedServer(
             app,
             read_timeout=read_timeout,

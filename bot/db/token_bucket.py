@@ -100,6 +100,14 @@ class TokenBucket:
         state = self._state(conn, now, lock=False)
         return 0.0 if state is None else state.seconds_until(now, 1.0 + keep)
 
+    def tokens(self, conn: Connection, now: float) -> float | None:
+        """Tokens a caller could take now (0 while paused; below 0 while reserved ones are owed), or None
+        if the bucket does not exist yet."""
+        state = self._state(conn, now, lock=False)
+        if state is None:
+            return None
+        return state.level if state.start <= now else 0.0
+
     def _state(self, conn: Connection, now: float, *, lock: bool) -> _State | None:
         """The bucket as `take` sees it: when it next refills (after any pause), how fast, and its level
         then. `lock` holds the row until the transaction ends, for a read followed by a write."""

@@ -18,7 +18,7 @@ from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
 from bot.config import Settings
-from bot.logs import Throttle
+from bot.logs import Throttle, log_context
 from bot.slack.events import classify
 from bot.turns.intake import InboundEvent, Recorded
 from bot.workspace import Delivery, Workspace
@@ -80,17 +80,18 @@ def _make_listener(
         )
         if inbound is None:
             return
-        result = record(inbound)
-        errors.recovered(RECORD, "Slack events are recorded again")
-        quiet = result in (Recorded.DUPLICATE, Recorded.NOT_FOR_US)
-        logger.log(
-            logging.DEBUG if quiet else logging.INFO,
-            "event %s %s/%s: %s",
-            body.get("event_id"),
-            inbound.channel_id,
-            inbound.ts,
-            result.value,
-        )
+        with log_context(team=inbound.team_id, channel=inbound.channel_id):
+            result = record(inbound)
+            errors.recovered(RECORD, "Slack events are recorded again")
+            quiet = result in (Recorded.DUPLICATE, Recorded.NOT_FOR_US)
+            logger.log(
+                logging.DEBUG if quiet else logging.INFO,
+                "event %s %s/%s: %s",
+                body.get("event_id"),
+                inbound.channel_id,
+                inbound.ts,
+                result.value,
+            )
 
     return record_message
 

@@ -17,6 +17,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot import metrics
 from bot.slack.documented_errors import DOCUMENTED_CODES
 from bot.slack.errors import (
     SlackError,
@@ -233,13 +234,17 @@ class SlackGateway:
             response = function(**params)
         except SlackApiError as exc:
             error = from_api_error(method, exc, DOCUMENTED_CODES.get(method, frozenset()))
+            metrics.count_slack_call(method, error.error)
             if isinstance(error, SlackRateLimited) and self.pacer is not None:
                 self.pacer.rate_limited(method, str(params.get("channel", "")), error.retry_after)
             raise error from None
         except SlackClientError as exc:
+            metrics.count_slack_call(method, "client_error")
             raise SlackTransient(method, f"client error: {type(exc).__name__}") from None
         except OSError as exc:
+            metrics.count_slack_call(method, "network_error")
             raise SlackTransient(method, f"network error: {type(exc).__name__}") from None
+        metrics.count_slack_call(method, None)
         # Names and thread texts go into the database and to Blocks: cleaned where they come in.
         return storable_tree(response.data) if isinstance(response.data, dict) else response
 

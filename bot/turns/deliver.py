@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
+from bot import metrics
 from bot.config import Settings
 from bot.failpoints import failpoint
 from bot.slack import messages as text
@@ -106,6 +107,8 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     if answered and now - turn.requested_at >= rt.settings.late_answer_seconds:
         best_effort(view, "the late-answer mention", partial(_late_notice, rt, lease, view))
     finish(lease, view.conversation.id, rt.clock(), turn.outcome or states.ANSWERED, delivered_at=rt.clock())
+    if answered and turn.answer_ready_at is not None:
+        metrics.ADDED_LATENCY_SECONDS.observe(max(0.0, rt.clock() - turn.answer_ready_at))
     failpoint("after_finish")
 
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from bot import metrics
 from bot.blocks.errors import BlocksRejected
 from bot.db.models import Conversation
+from bot.logs import Throttle
 from bot.slack import messages as text
 from bot.turns import states
 from bot.turns.intake import promote_waiting
 from bot.turns.lease import Lease
+
+logger = logging.getLogger(__name__)
 
 
 def lock_conversation(conn: Connection, conversation_id: int) -> None:
@@ -36,6 +41,8 @@ def finish(lease: Lease, conversation_id: int, now: float, outcome: str, **value
             **values,
         )
         promote_waiting(conn, conversation_id, now)
+    metrics.TURNS_ENDED.labels(outcome).inc()
+    logger.info("turn %s ended: %s", lease.turn_id, outcome)
 
 
 def show_notice(lease: Lease, now: float, notice: str, outcome: str, **values: Any) -> None:
@@ -45,9 +52,15 @@ def show_notice(lease: Lease, now: float, notice: str, outcome: str, **values: A
     lease.save(now, notice_text=notice, outcome=outcome, step=states.DELIVER, next_run_at=now, **values)
 
 
-def rejection_notice(exc: BlocksRejected, session_url: str | None) -> str:
-    """What to tell the thread when Blocks refused a request (retrying would not help)."""
+# A refused key is an admin's problem, not only the thread's: logged as an error once per key and hour.
+_REFUSED_KEYS = Throttle(logger, period=3600.0)
+
+
+def rejection_notice(exc: BlocksRejected, session_url: str | None, *, key: str) -> str:
+    """What to tell the thread when Blocks refused a request (retrying would not help). `key`: the key's
+    label (`metrics.key_label`), never the key."""
     if exc.is_auth:
+        _REFUSED_KEYS.failed(key, f"Blocks refused the API key {key} ({exc.status}): check BLOCKS_API_KEY")
         return text.bad_key(exc.status)
     if exc.is_not_found:
         return text.session_gone(session_url)

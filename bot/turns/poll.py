@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 
+from bot import metrics
 from bot.blocks.errors import BlocksRejected
 from bot.failpoints import failpoint
+from bot.metrics import key_label
 from bot.slack import messages as text
 from bot.slack.errors import SlackError
 from bot.slack.render import fallback_text
@@ -30,15 +32,22 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
     try:
         snapshot = rt.blocks.read_thread(session_id=conversation.session_id, thread_id=turn.blocks_thread_id)
     except BlocksRejected as exc:
-        show_notice(lease, rt.clock(), rejection_notice(exc, conversation.session_url), states.FAILED)
+        show_notice(
+            lease,
+            rt.clock(),
+            rejection_notice(exc, conversation.session_url, key=key_label(rt.budget.bucket)),
+            states.FAILED,
+        )
         return
     failpoint("after_poll_response")
     now = rt.clock()
+    if turn.next_run_at is not None:
+        metrics.POLL_LAG_SECONDS.observe(max(0.0, now - turn.next_run_at))
     if snapshot.final is not None:
         lease.save(
             now,
             answer_text=snapshot.final.text,
-            answer_ready_at=now,
+            answer_ready_at=_ready_at(snapshot.final.created_epoch, turn.submitted_at, now),
             outcome=states.ANSWERED,
             step=states.DELIVER,
             next_run_at=now,
@@ -68,6 +77,14 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         past_deadline=past_deadline,
     )
     lease.release(now, next_run_at=next_run_at, polls=turn.polls + 1, failures=0, **updates)
+
+
+def _ready_at(created: float | None, submitted_at: float | None, now: float) -> float:
+    """When the answer was ready in Blocks: its own time stamp, kept between the request and now (the two
+    clocks differ a little), or now when it has none. The added latency is measured from here."""
+    if created is None:
+        return now
+    return min(now, max(created, submitted_at or created))
 
 
 def _edit_placeholder(rt: Runtime, view: TurnView, note: str | None, *, force: bool) -> bool:

@@ -22,6 +22,7 @@ from bot.blocks.errors import BlocksRejected, BlocksRetryable, BlocksUnknownOutc
 from bot.blocks.links import final_message_url
 from bot.db.models import Conversation, Turn
 from bot.failpoints import failpoint
+from bot.metrics import key_label
 from bot.slack import messages as text
 from bot.slack.errors import SlackError
 from bot.slack.gateway import ThreadMessage
@@ -93,7 +94,7 @@ def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
         show_notice(
             lease,
             rt.clock(),
-            rejection_notice(exc, conversation.session_url),
+            rejection_notice(exc, conversation.session_url, key=key_label(rt.budget.bucket)),
             states.FAILED,
             submit_state="none",
         )
@@ -117,7 +118,12 @@ def _resolve_unconfirmed(rt: Runtime, lease: Lease, view: TurnView, message: str
             not_before=None if started is None else started - CLOCK_SKEW_SECONDS,
         )
     except BlocksRejected as exc:
-        show_notice(lease, rt.clock(), rejection_notice(exc, conversation.session_url), states.FAILED)
+        show_notice(
+            lease,
+            rt.clock(),
+            rejection_notice(exc, conversation.session_url, key=key_label(rt.budget.bucket)),
+            states.FAILED,
+        )
         return
     if found is None or found.thread_id is None:
         if view.turn.failures >= MAX_SUBMIT_FAILURES:

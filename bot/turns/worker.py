@@ -15,10 +15,10 @@ from functools import partial
 
 from bot.blocks.errors import BlocksError, BlocksRateLimited
 from bot.db.engine import database_unavailable
-from bot.logs import Throttle
+from bot.logs import Throttle, log_context
 from bot.slack import messages as text
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
-from bot.turns import backlog, states
+from bot.turns import backlog, retention, states
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView, load
@@ -46,6 +46,7 @@ MIN_IDLE_SECONDS = 0.01
 MAX_ERROR_PAUSE = 10.0
 DATABASE = "database"
 BUG = "bug"
+RETENTION = "retention"
 
 
 class Worker:
@@ -67,6 +68,10 @@ class Worker:
         watch = threading.Thread(target=self._watch_backlog, name="backlog-watch", daemon=True)
         watch.start()
         self._pool.append(watch)
+        if self.rt.settings.retention_days > 0:  # 0 keeps the texts: nothing to purge, ever
+            purge = threading.Thread(target=self._purge_periodically, name="retention", daemon=True)
+            purge.start()
+            self._pool.append(purge)
 
     def wake(self) -> None:
         """New work was recorded in this process: look now instead of at the next idle poll."""
@@ -83,6 +88,10 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    def alive(self) -> bool:
+        """Every thread it started is running (False before start, after stop, or when one has died)."""
+        return bool(self._pool) and not self._stopping.is_set() and all(t.is_alive() for t in self._pool)
 
     def run_once(self) -> bool:
         """Claim and run one due turn; False when nothing was due (used by tests and the demo)."""
@@ -155,6 +164,42 @@ class Worker:
             except Exception as exc:
                 self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
 
+    def _purge_periodically(self) -> None:
+        """Every few minutes, the texts of turns that ended RETENTION_DAYS ago go (see `retention`)."""
+        scale = self.rt.settings.time_scale
+        wait = retention.FIRST_SECONDS / scale
+        while not self._stopping.wait(wait):
+            self.purge_texts()
+            wait = retention.EVERY_SECONDS / scale
+
+    def purge_texts(self) -> int:
+        """One purge, batch after batch until nothing is left; the rows cleared (0 while another replica
+        purges). Errors are logged here: the next run tries again."""
+        days = self.rt.settings.retention_days
+        if days <= 0:
+            return 0
+        try:
+            cleared = retention.purge(
+                self.rt.engine,
+                self.rt.clock(),
+                days * retention.DAY_SECONDS,
+                keep_going=lambda: not self.stopping,
+            )
+        except Exception as exc:
+            if database_unavailable(exc):
+                self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
+            else:
+                self._errors.failed(RETENTION, "worker: the retention purge failed", exc)
+            return 0
+        self._errors.recovered(RETENTION, "worker: the retention purge works again")
+        if cleared:
+            logger.info(
+                "retention: cleared the texts of %d rows (turns that ended over %g days ago, their messages)",
+                cleared,
+                days,
+            )
+        return cleared
+
     def _run(self, claimed: Claimed) -> None:
         lease = claimed.lease
         # The claim paid one Blocks token if it claimed a Blocks step; chained Blocks steps take their own.
@@ -175,8 +220,15 @@ class Worker:
             held = turn.slack_reserved
             if held:
                 lease.save(self.rt.clock(), slack_reserved=None)  # spent by this run, or lost with it
+            conversation = view.conversation
+            ids = log_context(
+                turn_id=turn.id,
+                session_id=conversation.session_id,
+                team=conversation.team_id,
+                channel=view.channel,
+            )
             try:
-                with self.rt.slack.holding(held):
+                with ids, self.rt.slack.holding(held):
                     STEPS[turn.step](self.rt, lease, view)
             except LeaseLost:
                 logger.info("turn %s: lease lost; another worker has it", turn.id)
@@ -186,7 +238,8 @@ class Worker:
                     # Not this turn's failure, and nothing could record one: the loop logs the outage
                     # once, and the turn is claimed again when its lease expires.
                     raise
-                self._handle_error(lease, view, exc)
+                with log_context(turn_id=turn.id, team=conversation.team_id, channel=view.channel):
+                    self._handle_error(lease, view, exc)
                 return
         self._release(lease, self.rt.clock())
 

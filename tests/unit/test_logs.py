@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import logs
+from bot.logs import JsonFormatter, Scrubber, ScrubbingFormatter, _ContextFilter, log_context
 
 TOKEN = "xoxb-1111-2222-abcdefghijkl"
 KEY = "blocks-key-0123456789"
@@ -92,3 +94,38 @@ def test_a_run_of_the_same_failure_is_logged_once_a_period_with_a_count(
     assert caplog.records[-1].getMessage() == "the database is back (after 201 failures in 61 s)"
     throttle.recovered("db", "the database is back")
     assert len(caplog.records) == 3, "recovery is logged once"
+
+
+def _record(message: str, *args: object, exc: BaseException | None = None) -> logging.LogRecord:
+    record = logging.LogRecord("bot.test", logging.ERROR, __file__, 1, message, args, None)
+    if exc is not None:
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+    return record
+
+
+def test_json_lines_carry_the_context_and_no_secret_even_in_a_traceback() -> None:
+    secret = "xoxb-1234-secret-token"
+    formatter = JsonFormatter(Scrubber([secret, "blocks-key-123456"]))
+    handler_filter = _ContextFilter()
+    with log_context(turn_id=7, session_id="s-1", team="T1", channel=None):
+        record = _record("sending with %s", "blocks-key-123456", exc=ValueError(f"bad header {secret!r}"))
+        handler_filter.filter(record)
+    line = formatter.format(record)
+    entry = json.loads(line)
+    assert entry["turn_id"] == "7" and entry["session_id"] == "s-1" and entry["team"] == "T1"
+    assert "channel" not in entry, "None values are left out"
+    assert entry["level"] == "ERROR" and entry["logger"] == "bot.test"
+    assert "ValueError" in entry["exception"]
+    assert secret not in line and "blocks-key-123456" not in line and "secret-token" not in line
+
+
+def test_text_lines_end_their_first_line_with_the_ids() -> None:
+    formatter = ScrubbingFormatter(Scrubber())
+    with log_context(turn_id=3, team="T1"):
+        record = _record("failed", exc=RuntimeError("boom"))
+        _ContextFilter().filter(record)
+    first, *rest = formatter.format(record).splitlines()
+    assert first.endswith("bot.test: failed [turn=3 team=T1]") and any("RuntimeError" in r for r in rest)
+    outside = _record("plain")
+    _ContextFilter().filter(outside)
+    assert formatter.format(outside).endswith("bot.test: plain"), "no context, no brackets"
