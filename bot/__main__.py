@@ -8,9 +8,12 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 from bot import __version__
+from bot.config import ENVIRONMENT
 
 logger = logging.getLogger("bot")
 
@@ -19,17 +22,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="blocks-slack", description="Slack threads ↔ Blocks agent sessions")
     parser.add_argument("--version", action="version", version=f"blocks-slack {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="intake and worker in one process (listens on $PORT)")
-    commands.add_parser("web", help="intake only: Slack events and /healthz on $PORT")
-    commands.add_parser("worker", help="worker only: runs turns from the database")
-    migrate = commands.add_parser("migrate", help="upgrade the database schema to the latest version")
+    for name, summary in SERVICE_COMMANDS.items():
+        service = _command(commands, name, summary, ENVIRONMENT)
+        service.add_argument("--port", type=int, help="port to listen on (overrides PORT)")
+        service.add_argument("--host", help="address to listen on (overrides HOST)")
+    migrate = _command(
+        commands,
+        "migrate",
+        "upgrade the database schema to the latest version",
+        {"DATABASE_URL": ENVIRONMENT["DATABASE_URL"]},
+    )
     migrate.add_argument("--check", action="store_true", help="also fail if the models and schema differ")
-    sim = commands.add_parser("sim", help="run a simulator: the Blocks API or the Slack Web API")
-    sim.add_argument("which", choices=["blocks", "slack"])
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=0)
-    sim.add_argument("--answer-delay", type=float, default=2.0, help="blocks: seconds until an answer")
-    demo = commands.add_parser("demo", help="a scripted conversation against both simulators, printed")
+    sim = _command(
+        commands,
+        "sim",
+        "run a simulator: the Blocks API or the Slack Web API",
+        {},
+        description="Runs the Blocks API simulator or the Slack Web API stub on its own, for a bot "
+        "started separately (point BLOCKS_API_URL or SLACK_API_URL at it). Their control endpoints, for "
+        "tests and experiments, are documented in bot/sim/blocks.py (/_sim/…) and bot/sim/slack.py "
+        "(/_stub/…).",
+    )
+    sim.add_argument(
+        "which", choices=["blocks", "slack"], help="blocks: the Blocks API; slack: Slack's Web API"
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
+    sim.add_argument(
+        "--answer-delay",
+        type=float,
+        default=2.0,
+        help="blocks only: seconds the simulated agent works before it answers (default 2; a message can "
+        "ask for its own with #delay=N)",
+    )
+    demo = _command(commands, "demo", "a scripted conversation against both simulators, printed", {})
     demo.add_argument("--fast", action="store_true", help="shorter agent delays")
     commands.add_parser(
         "doctor",
@@ -44,8 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    if args.command in ("serve", "web", "worker"):
-        return _run_service(args.command)
+    if args.command in SERVICE_COMMANDS:
+        return _run_service(args.command, port=args.port, host=args.host)
     if args.command == "migrate":
         return _migrate(check=args.check)
     if args.command == "sim":
@@ -59,7 +85,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_demo(fast=args.fast)
 
 
-def _run_service(mode: str) -> int:
+SERVICE_COMMANDS = {
+    "serve": "intake and worker in one process (listens on $PORT)",
+    "web": "intake only: Slack events, health, readiness and metrics on $PORT",
+    "worker": "worker only: runs turns from the database (health, readiness and metrics on $PORT)",
+}
+
+
+def _command(
+    commands: Any, name: str, summary: str, environment: Mapping[str, str], *, description: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with the environment variables it reads."""
+    epilog = None
+    if environment:
+        width = max(len(variable) for variable in environment)
+        lines = [f"  {variable:<{width}}  {meaning}" for variable, meaning in environment.items()]
+        epilog = "environment variables it reads:\n" + "\n".join(lines)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=description or summary,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _run_service(mode: str, *, port: int | None = None, host: str | None = None) -> int:
     from bot import logs
     from bot.config import ConfigError, Settings
 
@@ -68,6 +120,13 @@ def _run_service(mode: str) -> int:
     except ConfigError as exc:
         print(f"blocks-slack: configuration error: {exc}", file=sys.stderr)
         return 2
+    if port is not None:
+        if not 0 <= port <= 65535:
+            print(f"blocks-slack: --port must be between 0 and 65535 (got {port})", file=sys.stderr)
+            return 2
+        settings = replace(settings, port=port)
+    if host is not None:
+        settings = replace(settings, host=host)
     scrub = logs.configure(
         settings.log_level,
         secrets=settings.secrets,
@@ -104,11 +163,11 @@ def _migrate(*, check: bool) -> int:
     from bot.db.engine import make_engine
     from bot.service import one_line
 
-    logs.configure("INFO")
+    logs.configure("WARNING")  # one line of our own, not Alembic's log of each step
     url = os.environ.get("DATABASE_URL", "").strip() or DEFAULT_SQLITE_URL
     try:
         engine = make_engine(url)
-        migrate.upgrade(engine)
+        before, after = migrate.upgrade(engine)
         if check:
             migrate.check(engine)
     except ValueError as exc:
@@ -117,7 +176,10 @@ def _migrate(*, check: bool) -> int:
     except OperationalError as exc:
         print(f"blocks-slack: cannot use the database (DATABASE_URL): {one_line(exc.orig)}", file=sys.stderr)
         return 2
-    print("database schema is up to date")
+    if before == after:
+        print(f"database schema is up to date (revision {after})")
+    else:
+        print(f"database schema upgraded from {before or 'nothing'} to revision {after}")
     return 0
 
 

@@ -22,6 +22,47 @@ BusyPolicy = Literal["queue", "interrupt"]
 LogFormat = Literal["text", "json"]
 
 
+# Every variable the bot reads, with what it means: `--help` of each command lists the ones it reads.
+ENVIRONMENT = {
+    "SLACK_BOT_TOKEN": "bot token, xoxb-… (required)",
+    "SLACK_SIGNING_SECRET": "verifies that requests come from Slack (required over HTTP)",
+    "SLACK_APP_TOKEN": "xapp-…: take events over Socket Mode instead of HTTP",
+    "SLACK_API_URL": "Slack Web API base (default https://slack.com/api/)",
+    "BLOCKS_API_KEY": "Blocks API key (required)",
+    "BLOCKS_API_URL": "Blocks API origin (default https://api.blocks.team)",
+    "BLOCKS_AGENT": "agent of new sessions (default claude)",
+    "DATABASE_URL": "SQLite file or PostgreSQL (default sqlite:///blocks-slack.db)",
+    "PORT": "HTTP port: Slack events, /healthz, /readyz, /metrics (default 3000)",
+    "HOST": "address to listen on (default 0.0.0.0)",
+    "BUSY_POLICY": "queue | interrupt: replies while the agent works (default queue)",
+    "TURN_DEADLINE_MINUTES": "after this the thread hears the agent is still working (default 30)",
+    "TURN_HORIZON_HOURS": "until this an answer is still delivered (default 24)",
+    "LATE_ANSWER_SECONDS": "a later answer also mentions the requester (default 120)",
+    "PRIVATE_SESSIONS": "DM and private-channel sessions are private in Blocks (default false)",
+    "ALLOW_EXTERNAL_USERS": "serve people of other organizations in shared channels (default false)",
+    "BLOCKS_RATE_LIMIT_PER_MINUTE": "the key's limit, shared by every replica (default 100)",
+    "BLOCKS_RATE_HEADROOM": "fraction of the limit left unused (default 0.1)",
+    "BLOCKS_TIMEOUT_SECONDS": "timeout of one Blocks request (default 30)",
+    "POLL_FIRST_SECONDS": "poll interval of a young turn (default 3)",
+    "POLL_AGE_FRACTION": "then a poll every this fraction of the turn's age (default 0.07)",
+    "POLL_MAX_SECONDS": "longest poll interval before the deadline (default 120)",
+    "POLL_PAST_DEADLINE_SECONDS": "poll interval past the deadline (default 300)",
+    "PROGRESS_EDIT_SECONDS": "at most one progress edit this often (default 15)",
+    "SLACK_TIER3_PER_MINUTE": "Slack Tier 3 calls a minute per workspace (default 50)",
+    "SLACK_POSTS_PER_MINUTE_PER_CHANNEL": "Slack posts a minute per channel (default 60)",
+    "WORKER_THREADS": "worker threads per process (default 4)",
+    "LEASE_SECONDS": "how long a crashed worker's turn stays claimed (default 120)",
+    "IDLE_POLL_SECONDS": "an idle worker looks for work recorded elsewhere this often (default 1)",
+    "MIGRATE_ON_START": "upgrade the schema at start (default true)",
+    "RETENTION_DAYS": "delete message texts and answers this long after a turn ends; 0 keeps (default 30)",
+    "LOG_LEVEL": "DEBUG | INFO | WARNING | ERROR (default INFO)",
+    "LOG_FORMAT": "text | json (default text)",
+    "LOG_MESSAGE_BODIES": "let message texts into DEBUG lines, for debugging (default false)",
+    "TIME_SCALE": "run policy time this many times faster, against the simulators (default 1)",
+    "DYNO": "set by Heroku: the disk is ephemeral (a warning without DATABASE_URL)",
+}
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 

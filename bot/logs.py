@@ -144,6 +144,13 @@ def configure(
             "LOG_MESSAGE_BODIES=true: message texts and answers may appear in DEBUG lines; for debugging only"
         )
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Alembic logs each migration step at INFO; start-up logs one line of its own instead.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    # slack_sdk logs every failed request at ERROR (and the start-up check's, before its one line):
+    # the bot logs what each failure means itself.
+    logging.getLogger("slack_sdk.web.base_client").setLevel(
+        logging.NOTSET if message_bodies else logging.CRITICAL
+    )
     # Bolt reads SLACK_BOT_TOKEN from the environment too, then warns that the client's token wins:
     # they are the same token, so the warning would only confuse.
     logging.getLogger("slack_bolt.App").addFilter(

@@ -7,6 +7,7 @@ for correctness: the in-process wake-up only makes new work start sooner.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import time
@@ -113,7 +114,9 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
     engine = make_engine(settings.database_url)
     try:
         if settings.migrate_on_start:
-            migrate.upgrade(engine)
+            before, after = migrate.upgrade(engine)
+            if before != after:
+                logger.info("database schema upgraded from %s to revision %s", before or "nothing", after)
         else:
             with engine.connect():
                 pass
@@ -143,17 +146,25 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
     # events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
     http_bolt = None if settings.socket_mode else bolt
     budgets = [(key_label(worker.rt.budget.bucket), worker.rt.budget.bucket)] if worker is not None else []
-    server = HttpServer(
-        WebApp(
-            engine=quick_engine,
-            bolt=http_bolt,
-            signing_secret=settings.slack_signing_secret,
-            metrics=Metrics(quick_engine, lambda: budgets),
-            workers_alive=worker.alive if worker is not None else None,
-        ),
-        host=host or settings.host,
-        port=settings.port,
+    app = WebApp(
+        engine=quick_engine,
+        bolt=http_bolt,
+        signing_secret=settings.slack_signing_secret,
+        metrics=Metrics(quick_engine, lambda: budgets),
+        workers_alive=worker.alive if worker is not None else None,
     )
+    address = host or settings.host
+    try:
+        server = HttpServer(app, host=address, port=settings.port)
+    except OSError as exc:
+        quick_engine.dispose()
+        engine.dispose()
+        reason = (
+            "the port is already in use" if exc.errno == errno.EADDRINUSE else one_line(exc.strerror or exc)
+        )
+        raise StartupError(
+            f"cannot listen on {address}:{settings.port}: {reason} (set PORT or --port, HOST or --host)"
+        ) from None
     return Service(
         settings=settings, engine=engine, worker=worker, bolt=bolt, server=server, quick_engine=quick_engine
     )

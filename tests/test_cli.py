@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,10 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.config import ENVIRONMENT
 from bot.sim.slack import SlackStub
 from bot.sim.wsgi import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
+HEAD = sorted(p.name.split("_")[0] for p in (ROOT / "migrations" / "versions").glob("0*.py"))[-1]
 BASE_ENV = {
     k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BLOCKS_", "DATABASE_", "DYNO"))
 }
@@ -106,7 +109,11 @@ def test_an_unreachable_or_refusing_slack_is_named(tmp_path: Path) -> None:
 def test_migrate_creates_the_schema_and_checks_it(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}
     first = run("migrate", env=env)
-    assert first.returncode == 0 and "up to date" in first.stdout
+    assert first.returncode == 0
+    assert first.stdout.strip() == f"database schema upgraded from nothing to revision {HEAD}", first.stdout
+    assert first.stderr == "", "one line of its own, not Alembic's log"
+    again = run("migrate", env=env)
+    assert again.stdout.strip() == f"database schema is up to date (revision {HEAD})" and again.stderr == ""
     assert run("migrate", "--check", env=env).returncode == 0
     assert run("migrate", env={"DATABASE_URL": "mysql://x/y"}).returncode == 2
 
@@ -190,3 +197,41 @@ def test_a_refused_app_token_is_named(tmp_path: Path, slack_url: str) -> None:
     assert result.stderr.strip().splitlines()[-1] == (
         "blocks-slack: Slack refused SLACK_APP_TOKEN (not_allowed_token_type)"
     )
+
+
+def test_a_port_in_use_is_one_line_that_says_what_to_set(tmp_path: Path, slack_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": "signing-secret",
+            "BLOCKS_API_KEY": "k",
+            "SLACK_API_URL": slack_url,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        }
+        result = run("serve", "--host", "127.0.0.1", "--port", str(port), env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if "INFO" not in line]
+    assert lines == [
+        f"blocks-slack: cannot listen on 127.0.0.1:{port}: the port is already in use "
+        "(set PORT or --port, HOST or --host)"
+    ], result.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "web", "worker", "migrate"])
+def test_help_lists_the_environment_each_command_reads(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0 and "environment variables it reads:" in result.stdout
+    assert "DATABASE_URL" in result.stdout
+    if command != "migrate":
+        assert all(name in result.stdout for name in ENVIRONMENT), "every setting"
+        assert "--port" in result.stdout and "--host" in result.stdout
+
+
+def test_sim_help_explains_each_option_and_where_the_controls_are() -> None:
+    result = run("sim", "--help")
+    assert result.returncode == 0
+    for option in ("--host", "--port", "--answer-delay", "/_sim/", "/_stub/"):
+        assert option in result.stdout, option

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from bot.config import ConfigError, Settings
+from bot.config import ENVIRONMENT, ConfigError, Settings
 
 BASE = {
     "SLACK_BOT_TOKEN": "xoxb-1",
@@ -132,3 +134,13 @@ def test_a_secret_pasted_with_a_trailing_line_break_is_accepted() -> None:
 def test_the_secrets_include_the_database_password() -> None:
     s = settings(DATABASE_URL="postgres://u:hunter2secret@db.example/app")
     assert "hunter2secret" in s.secrets and "key" in s.secrets
+
+
+def test_every_variable_the_settings_read_is_documented_for_help() -> None:
+    from pathlib import Path
+
+    import bot.config
+
+    source = Path(bot.config.__file__).read_text()
+    read = set(re.findall(r'(?:reader\.\w+|env\.get)\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    assert read and read <= set(ENVIRONMENT), sorted(read - set(ENVIRONMENT))
