@@ -9,9 +9,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,28 +89,28 @@ class IntakeResult:
     max_ms: float
 
 
-@contextmanager
-def _scraping(every: float | None) -> Iterator[Callable[[str], None]]:
-    """A function that starts scraping `<url>/metrics` every `every` seconds until the block ends."""
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
+class _Scraper:
+    """Scrapes `<url>/metrics` every `every` seconds from `start` to `stop` (nothing when `every` is None)."""
 
-    def scrape_loop(url: str) -> None:
+    def __init__(self, every: float | None) -> None:
+        self.every = every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, url: str) -> None:
+        if self.every is not None:
+            self._thread = threading.Thread(target=self._loop, args=(url, self.every), daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self, url: str, every: float) -> None:
         with httpx.Client(timeout=5) as client:
-            while not stop.wait(every or 0):
+            while not self._stop.wait(every):
                 assert client.get(f"{url}/metrics").status_code == 200
-
-    def start(url: str) -> None:
-        if every is not None:
-            threads.append(threading.Thread(target=scrape_loop, args=(url,), daemon=True))
-            threads[-1].start()
-
-    try:
-        yield start
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=10)
 
 
 def intake(total: int, *, senders: int = 8, scrape_every: float | None = None) -> IntakeResult:
@@ -121,7 +119,8 @@ def intake(total: int, *, senders: int = 8, scrape_every: float | None = None) -
     process (serve, SQLite, worker included); reported: ack latency, and each message recorded once.
     With `scrape_every`, `/metrics` is scraped that often meanwhile (as a Prometheus server would, only
     much more often)."""
-    with simulators(1.0) as sims, tempfile.TemporaryDirectory() as folder, _scraping(scrape_every) as scrape:
+    scraper = _Scraper(scrape_every)
+    with simulators(1.0) as sims, tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'intake.db'}"
         bot = BotProcess.spawn({**bot_environment(sims, url), "LOG_LEVEL": "ERROR"}, Path(folder) / "bot.log")
         try:
@@ -146,12 +145,13 @@ def intake(total: int, *, senders: int = 8, scrape_every: float | None = None) -
                 delivery = clients[number % senders].send(payload, retry_num=retry)
                 return delivery.status, delivery.seconds
 
-            scrape(bot.url)
+            scraper.start(bot.url)
             with ThreadPoolExecutor(max_workers=senders) as pool:
                 results = list(pool.map(send, enumerate(payloads)))
             for client in clients:
                 client.close()
         finally:
+            scraper.stop()
             bot.stop()
         engine = make_engine(url)
         with engine.connect() as conn:
