@@ -1,4 +1,5 @@
-"""Command line: `blocks-slack serve | web | worker | migrate | sim | demo | doctor` (or `python -m bot`)."""
+"""Command line: `blocks-slack serve | web | worker | migrate | sim | demo | chat | doctor`
+(or `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     demo = _command(commands, "demo", "a scripted conversation against both simulators, printed", {})
     demo.add_argument("--fast", action="store_true", help="shorter agent delays")
+    chat = _command(
+        commands,
+        "chat",
+        "talk to the real bot in this terminal, as in a Slack thread (no Slack workspace needed)",
+        CHAT_ENVIRONMENT,
+        description="A conversation with the real bot, its worker and its database, in this terminal. The\n"
+        "Slack side is an in-process stub, so no workspace is needed; the thread is shown as Slack\n"
+        "would show it, updated live. The first message starts a thread that mentions the bot, later\n"
+        "ones reply in it; a number presses that button; /new starts another thread, /help lists the\n"
+        "commands, /quit or Ctrl-D leaves.",
+    )
+    chat.add_argument("--log", metavar="FILE", help="append the bot's log to FILE (default: not shown)")
     commands.add_parser(
         "doctor",
         help="check the configuration, database, Slack tokens and Blocks keys; exit 1 if any check fails",
@@ -76,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(check=args.check)
     if args.command == "sim":
         return _run_sim(args.which, args.host, args.port, args.answer_delay)
+    if args.command == "chat":
+        from bot.chat import run_chat
+
+        return run_chat(log_path=args.log)
     if args.command == "doctor":
         from bot.doctor import run_doctor
 
@@ -84,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run_demo(fast=args.fast)
 
+
+# What chat reads: its Slack side is always the stub, every other setting is chat's own.
+CHAT_ENVIRONMENT = {
+    "BLOCKS_API_KEY": "unset: the in-process Blocks simulator; set: the real Blocks API, with this key",
+    "BLOCKS_API_URL": "the real Blocks API's origin (default https://api.blocks.team)",
+    "BLOCKS_AGENT": ENVIRONMENT["BLOCKS_AGENT"],
+    "DATABASE_URL": "default: a temporary SQLite file; never a running bot's (chat would take its turns)",
+}
 
 SERVICE_COMMANDS = {
     "serve": "intake and worker in one process (listens on $PORT)",
