@@ -207,3 +207,126 @@ class JobLease(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(36))
     held_until: Mapped[float] = mapped_column(Float)
+
+
+# -- Installs from Slack (bot/oauth/) ----------------------------------------------------------------------
+# Keyed and looked up as slack-sdk's SQLAlchemy installation store does (its column names and sizes), with
+# two differences: times are epoch seconds like everywhere here, and every secret column holds a Fernet
+# token (bot/secrets_at_rest.py), named `…_encrypted` so that nobody mistakes it for the secret.
+
+
+class SlackInstallation(Base):
+    """One install of the app, as oauth.v2.access described it. A history: each install adds a row (a token
+    refresh updates its row), the newest row of a workspace is the one in use. An organization-wide install
+    has `enterprise_id`, `is_enterprise_install` and no `team_id`."""
+
+    __tablename__ = "slack_installations"
+    __table_args__ = (
+        Index(
+            "ix_slack_installations_lookup",
+            "client_id",
+            "enterprise_id",
+            "team_id",
+            "user_id",
+            "installed_at",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(32))
+    app_id: Mapped[str | None] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    enterprise_url: Mapped[str | None] = mapped_column(String(200))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    team_name: Mapped[str | None] = mapped_column(String(200))
+    bot_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    bot_id: Mapped[str | None] = mapped_column(String(32))
+    bot_user_id: Mapped[str | None] = mapped_column(String(32))
+    bot_scopes: Mapped[str | None] = mapped_column(String(1000))
+    bot_refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    bot_token_expires_at: Mapped[float | None] = mapped_column(Float)
+    user_id: Mapped[str] = mapped_column(String(32))
+    user_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    user_scopes: Mapped[str | None] = mapped_column(String(1000))
+    user_refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    user_token_expires_at: Mapped[float | None] = mapped_column(Float)
+    # Anyone holding an incoming webhook's URL can post with it: a secret like the tokens.
+    incoming_webhook_url_encrypted: Mapped[str | None] = mapped_column(Text)
+    incoming_webhook_channel: Mapped[str | None] = mapped_column(String(200))
+    incoming_webhook_channel_id: Mapped[str | None] = mapped_column(String(200))
+    incoming_webhook_configuration_url: Mapped[str | None] = mapped_column(String(200))
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_type: Mapped[str | None] = mapped_column(String(32))
+    installed_at: Mapped[float] = mapped_column(Float)
+
+
+class SlackBot(Base):
+    """The bot part of each install (what posts): the newest row of a workspace with a token is used."""
+
+    __tablename__ = "slack_bots"
+    __table_args__ = (Index("ix_slack_bots_lookup", "client_id", "enterprise_id", "team_id", "installed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(32))
+    app_id: Mapped[str | None] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    enterprise_name: Mapped[str | None] = mapped_column(String(200))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    team_name: Mapped[str | None] = mapped_column(String(200))
+    bot_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    bot_id: Mapped[str | None] = mapped_column(String(32))
+    bot_user_id: Mapped[str | None] = mapped_column(String(32))
+    bot_scopes: Mapped[str | None] = mapped_column(String(1000))
+    bot_refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    bot_token_expires_at: Mapped[float | None] = mapped_column(Float)
+    is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
+    installed_at: Mapped[float] = mapped_column(Float)
+
+
+class SlackOAuthState(Base):
+    """The `state` of an install in progress: issued with the Add to Slack link, consumed once by the
+    redirect back (a replayed or forged redirect finds no row)."""
+
+    __tablename__ = "slack_oauth_states"
+    __table_args__ = (Index(None, "expire_at"),)  # issuing a state clears the expired ones
+
+    state: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expire_at: Mapped[float] = mapped_column(Float)
+
+
+class WorkspaceKey(Base):
+    """A Blocks API key a workspace connected (several allowed), encrypted, named by its SHA-256 hex (as
+    `rate_budgets` names it). A workspace is its `team_id` (unique across Slack), or for an
+    organization-wide install its `enterprise_id` with no team."""
+
+    __tablename__ = "workspace_keys"
+    # Two partial indexes rather than one over (enterprise_id, team_id, key_hash): a unique index treats
+    # NULLs as distinct, so that one would let an organization (no team) hold the same key twice.
+    __table_args__ = (
+        Index(
+            "uq_workspace_keys_team_key",
+            "team_id",
+            "key_hash",
+            unique=True,
+            sqlite_where=text("team_id IS NOT NULL"),
+            postgresql_where=text("team_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_workspace_keys_org_key",
+            "enterprise_id",
+            "key_hash",
+            unique=True,
+            sqlite_where=text("team_id IS NULL"),
+            postgresql_where=text("team_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    key_encrypted: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(200))
+    added_by: Mapped[str | None] = mapped_column(String(64))  # a Slack user id, or who ran the CLI
+    added_at: Mapped[float] = mapped_column(Float)
