@@ -7,17 +7,38 @@ limits; it refuses `text` over 4,000 characters (`msg_too_long`) and markdown bl
 
 Control endpoints under `/_stub/`: `POST messages` (a person writes: returns its ts), `GET thread`,
 `GET calls`, `POST faults`, `POST config`, `POST reset`.
+
+Installs (OAuth), modelled in `SlackStub.oauth` (a `StubOAuth`):
+- `GET /oauth/v2/authorize?client_id=…&scope=…&state=…&redirect_uri=…&team=T…` is the page where the
+  installer allows: it redirects (302) at once to `redirect_uri` (or the configured one) with `code` and
+  `state`. `team=E…` installs organization-wide in that Enterprise Grid organization; stub-only
+  `user=U…` names the installer (default UALICE) and `deny=1` answers `error=access_denied` instead.
+  Unknown teams are created; `oauth.add_workspace(team, name, enterprise_id=…)` puts one in an org.
+- `oauth.v2.access` (client id and secret by HTTP Basic or form) exchanges a code, once, within ten
+  minutes, for an answer shaped like Slack's with a bot token `xoxb-<team>-…` (`xoxb-<enterprise>-…` for
+  an organization-wide install); with token rotation on, also `refresh_token` and `expires_in`.
+  `grant_type=refresh_token` returns a new token and refresh token; the old ones stop working.
+- A token the stub issued decides its call's workspace (`auth.test` answers its team, enterprise and
+  `is_enterprise_install`; `x-oauth-scopes` is what it was granted), and once refreshed answers
+  `invalid_auth`, once expired `token_expired`, once revoked (uninstalled) `token_revoked`. Any other
+  `xoxb-` token is the default workspace's (T0001), as before installs existed.
+- Control: `POST /_stub/oauth` {client_id, client_secret, app_id, redirect_uri, token_rotation,
+  token_lifetime_seconds}, `POST /_stub/oauth/revoke` {owner: team or enterprise id},
+  `POST /_stub/oauth/expire` {token}, `GET /_stub/oauth/tokens?owner=…` (the working ones).
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from bot.sim.socket_mode import SocketModeServer
 from bot.sim.wsgi import Request, json_response
@@ -91,6 +112,7 @@ class SlackStub:
         self.socket_mode: SocketModeServer | None = None  # set to serve apps.connections.open
         # Slack's rate tiers, off unless set: method → (calls, window seconds); postMessage per channel.
         self.limits: dict[str, tuple[int, float]] = {}
+        self.oauth = StubOAuth(clock)  # installs: the authorize page, oauth.v2.access, issued tokens
         self._lock = threading.RLock()
         self._counter = itertools.count(1)
         self.reset()
@@ -144,6 +166,8 @@ class SlackStub:
         if request.path.startswith("/_stub/"):
             status, body = self._control(request)
             return json_response(start_response, status, body)
+        if request.path == "/oauth/v2/authorize":
+            return self._authorize_page(request, start_response)
         method = request.path.rsplit("/", 1)[-1]
         params = request.params()
         token = (request.header("authorization") or "").removeprefix("Bearer ").strip()
@@ -158,13 +182,21 @@ class SlackStub:
         self, method: str, params: dict[str, Any], token: str
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         app_level = method == "apps.connections.open" and token.startswith("xapp-")
-        if not token.startswith("xoxb-") and not app_level:
+        # oauth.v2.access is authenticated by the app's client id and secret (HTTP Basic), not a token.
+        if not token.startswith("xoxb-") and not app_level and method != "oauth.v2.access":
             return 200, {"ok": False, "error": "not_authed"}, {}
+        refusal = self.oauth.refusal(token)
+        if refusal is not None:
+            return 200, {"ok": False, "error": refusal}, {}
         fault = self._take_fault(method) or self._over_limit(method, params)
         if fault is not None:
             if fault.error == "ratelimited":
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
             return fault.http_status, {"ok": False, "error": fault.error}, {}
+        if method == "oauth.v2.access":
+            return 200, self.oauth.access(params, token), {}
+        if method == "auth.test" and (installed := self.oauth.auth_test(token)) is not None:
+            return 200, installed, self._scopes_header(token)
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         scopes = self._scopes_header(token)
         if handler is None:
@@ -172,6 +204,9 @@ class SlackStub:
         return 200, handler(params), scopes
 
     def _scopes_header(self, token: str) -> dict[str, str]:
+        installed = self.oauth.scopes_of(token)
+        if installed is not None:
+            return {"x-oauth-scopes": installed}
         if self.granted_scopes is None or not token.startswith("xoxb-"):
             return {}
         return {"x-oauth-scopes": ",".join(self.granted_scopes)}
@@ -340,7 +375,321 @@ class SlackStub:
             if name == "reset" and request.method == "POST":
                 self.reset()
                 return 200, {"ok": True}
+            if name.startswith("oauth"):
+                return self._oauth_control(name, request)
         return 404, {"error": "unknown control endpoint"}
+
+    def _oauth_control(self, name: str, request: Request) -> tuple[int, Any]:
+        body = request.json() or {}
+        if name == "oauth" and request.method == "POST":
+            self.oauth.configure(body)
+            return 200, {"ok": True}
+        if name == "oauth/revoke" and request.method == "POST":
+            return 200, {"ok": True, "revoked": self.oauth.revoke(str(body.get("owner", "")))}
+        if name == "oauth/expire" and request.method == "POST":
+            if str(body.get("token")) not in self.oauth.tokens:
+                return 404, {"error": "no such token"}
+            self.oauth.expire(str(body["token"]))
+            return 200, {"ok": True}
+        if name == "oauth/tokens":
+            owner = (request.query.get("owner") or [""])[0]
+            return 200, {"tokens": self.oauth.active_tokens(owner)}
+        return 404, {"error": "unknown control endpoint"}
+
+    def _authorize_page(self, request: Request, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with self._lock:
+            self.calls.append(
+                {"method": "oauth.v2.authorize", "params": request.params(), "at": self.clock()}
+            )
+        status, answer = self.oauth.authorize(request.query)
+        if isinstance(answer, str):
+            start_response("302 Found", [("Location", answer), ("Content-Length", "0")])
+            return [b""]
+        return json_response(start_response, status, answer)
+
+
+# -- installs (OAuth) -------------------------------------------------------------------------------------
+
+CODE_LIFETIME_SECONDS = 600  # Slack's: a code nobody exchanged is void after ten minutes
+TOKEN_LIFETIME_SECONDS = 43200  # with token rotation on, Slack's access tokens live 12 hours
+INSTALLER = "UALICE"  # who clicks Allow, unless the authorize link says `user=`
+
+
+@dataclass
+class StubWorkspace:
+    team_id: str
+    name: str
+    enterprise_id: str | None = None
+
+
+@dataclass
+class StubToken:
+    """A bot token the stub issued through an install or a refresh: whose it is and whether it works."""
+
+    token: str
+    team_id: str | None  # None: an organization-wide install (of `enterprise_id`)
+    enterprise_id: str | None
+    scope: str
+    installer: str
+    expires_at: float | None = None  # only with token rotation
+    refresh_token: str | None = None
+    status: str = "active"  # active | replaced (by a refresh) | revoked (uninstalled)
+
+    def refusal(self, now: float) -> str | None:
+        """The error Slack answers a call made with this token, or None when it works."""
+        if self.status == "revoked":
+            return "token_revoked"
+        if self.status == "replaced":
+            return "invalid_auth"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "token_expired"
+        return None
+
+
+@dataclass
+class _Code:
+    team_id: str | None
+    enterprise_id: str | None
+    installer: str
+    scope: str
+    redirect_uri: str | None  # as the authorize link gave it: the exchange must repeat it
+    expires_at: float
+
+
+class StubOAuth:
+    """Slack's side of an install: the authorize page, `oauth.v2.access` (code exchange and refresh),
+    and the tokens they issue, each of one workspace or organization."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.client_id = "sim-client-id"
+        self.client_secret = "sim-client-secret"
+        self.app_id = "ASIM"
+        self.token_rotation = False
+        self.token_lifetime_seconds = TOKEN_LIFETIME_SECONDS
+        # The app's Redirect URL (app settings): where the authorize page sends the installer when the
+        # link names none.
+        self.redirect_uri: str | None = None
+        self.workspaces: dict[str, StubWorkspace] = {TEAM_ID: StubWorkspace(TEAM_ID, "Sim")}
+        self.organizations: dict[str, str] = {}  # enterprise id → name
+        self.tokens: dict[str, StubToken] = {}
+        self._codes: dict[str, _Code] = {}
+        self._renews: dict[str, str] = {}  # refresh token → the access token it renews
+        self._serial = itertools.count(1)
+        self._lock = threading.RLock()
+
+    # -- the world ------------------------------------------------------------------------------------
+
+    def add_workspace(
+        self, team_id: str, name: str | None = None, *, enterprise_id: str | None = None
+    ) -> StubWorkspace:
+        with self._lock:
+            if enterprise_id is not None:
+                self.add_organization(enterprise_id)
+            workspace = StubWorkspace(team_id, name or f"Workspace {team_id}", enterprise_id)
+            self.workspaces[team_id] = workspace
+            return workspace
+
+    def add_organization(self, enterprise_id: str, name: str | None = None) -> None:
+        with self._lock:
+            if name is not None or enterprise_id not in self.organizations:
+                self.organizations[enterprise_id] = name or f"Org {enterprise_id}"
+
+    def active_tokens(self, owner: str) -> list[str]:
+        """The working tokens of a team id, or of an enterprise id's organization-wide install."""
+        with self._lock:
+            now = self.clock()
+            return [
+                t.token
+                for t in self.tokens.values()
+                if (t.team_id or t.enterprise_id) == owner and t.refusal(now) is None
+            ]
+
+    def revoke(self, owner: str) -> int:
+        """Uninstall from a team (or an organization): its tokens answer `token_revoked` from now on."""
+        with self._lock:
+            revoked = 0
+            for record in self.tokens.values():
+                if (record.team_id or record.enterprise_id) == owner and record.status == "active":
+                    record.status = "revoked"
+                    self._renews.pop(record.refresh_token or "", None)
+                    revoked += 1
+            return revoked
+
+    def expire(self, token: str) -> None:
+        """Let a token reach its expiry now (it answers `token_expired`; its refresh token still works)."""
+        with self._lock:
+            self.tokens[token].expires_at = self.clock()
+
+    def configure(self, body: dict[str, Any]) -> None:
+        with self._lock:
+            for name in ("client_id", "client_secret", "app_id", "redirect_uri"):
+                if name in body:
+                    setattr(self, name, body[name])
+            if "token_rotation" in body:
+                self.token_rotation = bool(body["token_rotation"])
+            if "token_lifetime_seconds" in body:
+                self.token_lifetime_seconds = int(body["token_lifetime_seconds"])
+
+    # -- the authorize page ---------------------------------------------------------------------------
+
+    def authorize(self, query: dict[str, list[str]]) -> tuple[int, str | dict[str, Any]]:
+        """The installer allows at once: 302 to the redirect URL with a code (or `error=access_denied`
+        for `deny=1`), or 400 with the reason Slack's page would show."""
+
+        def first(name: str) -> str:
+            return (query.get(name) or [""])[0]
+
+        with self._lock:
+            if first("client_id") != self.client_id:
+                return 400, {"ok": False, "error": "invalid_client_id"}
+            redirect_uri = first("redirect_uri") or self.redirect_uri
+            if not redirect_uri:
+                return 400, {"ok": False, "error": "no_redirect_uri"}
+            state = first("state")
+            if first("deny"):
+                return 302, _with_query(redirect_uri, error="access_denied", state=state)
+            target = first("team") or TEAM_ID
+            team_id: str | None
+            enterprise_id: str | None
+            if target.startswith("E"):  # an organization-wide install
+                self.add_organization(target)
+                team_id, enterprise_id = None, target
+            else:
+                workspace = self.workspaces.get(target) or self.add_workspace(target)
+                team_id, enterprise_id = workspace.team_id, workspace.enterprise_id
+            code = f"code-{next(self._serial)}-{secrets.token_hex(8)}"
+            self._codes[code] = _Code(
+                team_id,
+                enterprise_id,
+                first("user") or INSTALLER,
+                first("scope"),
+                first("redirect_uri") or None,
+                self.clock() + CODE_LIFETIME_SECONDS,
+            )
+            return 302, _with_query(redirect_uri, code=code, state=state)
+
+    # -- oauth.v2.access ------------------------------------------------------------------------------
+
+    def access(self, params: dict[str, Any], authorization: str) -> dict[str, Any]:
+        client_id, client_secret = _client_credentials(params, authorization)
+        with self._lock:
+            if client_id != self.client_id:
+                return {"ok": False, "error": "invalid_client_id"}
+            if client_secret != self.client_secret:
+                return {"ok": False, "error": "bad_client_secret"}
+            grant = str(params.get("grant_type") or "authorization_code")
+            if grant == "refresh_token":
+                return self._refresh(str(params.get("refresh_token") or ""))
+            if grant != "authorization_code":
+                return {"ok": False, "error": "invalid_grant_type"}
+            return self._exchange(str(params.get("code") or ""), params.get("redirect_uri"))
+
+    def _exchange(self, code: str, redirect_uri: Any) -> dict[str, Any]:
+        issued = self._codes.pop(code, None)  # a code is good once, used or not
+        if issued is None or self.clock() >= issued.expires_at:
+            return {"ok": False, "error": "invalid_code"}
+        if issued.redirect_uri is not None and redirect_uri != issued.redirect_uri:
+            return {"ok": False, "error": "bad_redirect_uri"}
+        record = self._issue(issued.team_id, issued.enterprise_id, issued.scope, issued.installer)
+        return self._token_answer(record)
+
+    def _refresh(self, refresh_token: str) -> dict[str, Any]:
+        renewed = self.tokens.get(self._renews.pop(refresh_token, ""))
+        if renewed is None or renewed.status != "active":
+            return {"ok": False, "error": "invalid_refresh_token"}
+        renewed.status = "replaced"
+        record = self._issue(renewed.team_id, renewed.enterprise_id, renewed.scope, renewed.installer)
+        return self._token_answer(record)
+
+    def _issue(self, team_id: str | None, enterprise_id: str | None, scope: str, installer: str) -> StubToken:
+        owner = team_id or enterprise_id
+        serial = next(self._serial)
+        record = StubToken(
+            f"xoxb-{owner}-{serial}-{secrets.token_hex(8)}", team_id, enterprise_id, scope, installer
+        )
+        if self.token_rotation:
+            record.expires_at = self.clock() + self.token_lifetime_seconds
+            record.refresh_token = f"xoxe-1-{owner}-{serial}-{secrets.token_hex(8)}"
+            self._renews[record.refresh_token] = record.token
+        self.tokens[record.token] = record
+        return record
+
+    def _token_answer(self, record: StubToken) -> dict[str, Any]:
+        """oauth.v2.access's answer, shaped like Slack's (an organization-wide install has no team)."""
+        workspace = self.workspaces.get(record.team_id or "")
+        answer: dict[str, Any] = {
+            "ok": True,
+            "app_id": self.app_id,
+            "authed_user": {"id": record.installer},
+            "scope": record.scope,
+            "token_type": "bot",
+            "access_token": record.token,
+            "bot_user_id": BOT_USER_ID,
+            "team": None if workspace is None else {"id": workspace.team_id, "name": workspace.name},
+            "enterprise": None
+            if record.enterprise_id is None
+            else {"id": record.enterprise_id, "name": self.organizations.get(record.enterprise_id, "")},
+            "is_enterprise_install": record.team_id is None,
+        }
+        if record.refresh_token is not None and record.expires_at is not None:
+            answer["refresh_token"] = record.refresh_token
+            answer["expires_in"] = max(0, int(record.expires_at - self.clock()))
+        return answer
+
+    # -- calls made with an issued token --------------------------------------------------------------
+
+    def refusal(self, token: str) -> str | None:
+        """The error for a call with an issued token that no longer works (tokens the stub did not issue
+        are not its business: they work as the one default workspace's)."""
+        with self._lock:
+            record = self.tokens.get(token)
+            return None if record is None else record.refusal(self.clock())
+
+    def auth_test(self, token: str) -> dict[str, Any] | None:
+        """auth.test for an issued token: its own workspace (None: not a token the stub issued)."""
+        with self._lock:
+            record = self.tokens.get(token)
+            if record is None:
+                return None
+            answer: dict[str, Any] = {
+                "ok": True,
+                "user": "blocks",
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": record.team_id is None,
+            }
+            if record.team_id is not None:
+                workspace = self.workspaces[record.team_id]
+                answer.update(team=workspace.name, team_id=workspace.team_id)
+                answer["url"] = f"https://{workspace.team_id.lower()}.sim.slack.com/"
+            else:
+                answer["url"] = f"https://{(record.enterprise_id or '').lower()}.enterprise.sim.slack.com/"
+            if record.enterprise_id is not None:
+                answer["enterprise_id"] = record.enterprise_id
+            return answer
+
+    def scopes_of(self, token: str) -> str | None:
+        """What an issued token was granted (the `x-oauth-scopes` header), or None."""
+        with self._lock:
+            record = self.tokens.get(token)
+            return None if record is None else record.scope
+
+
+def _client_credentials(params: dict[str, Any], authorization: str) -> tuple[str, str]:
+    """client_id and client_secret: HTTP Basic (as slack_sdk sends them) or form fields."""
+    if authorization.startswith("Basic "):
+        try:
+            decoded = base64.b64decode(authorization[len("Basic ") :]).decode()
+        except ValueError:
+            return "", ""
+        client_id, _, client_secret = decoded.partition(":")
+        return client_id, client_secret
+    return str(params.get("client_id") or ""), str(params.get("client_secret") or "")
+
+
+def _with_query(url: str, **values: str) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(values)
 
 
 def _manifest_scopes() -> list[str] | None:
