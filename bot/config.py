@@ -116,9 +116,15 @@ class Settings:
         return bool(self.slack_app_token)
 
     @property
+    def blocks_api_keys(self) -> list[str]:
+        """`BLOCKS_API_KEY` may hold several keys of one Blocks workspace, separated by commas."""
+        return [key for key in (part.strip() for part in self.blocks_api_key.split(",")) if key]
+
+    @property
     def secrets(self) -> list[str]:
         """Everything that must never appear in a log line or an error message."""
         found = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.blocks_api_key]
+        found += self.blocks_api_keys
         password = make_url(self.database_url).password
         return [*found, str(password)] if password else found
 

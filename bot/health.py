@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from bot.db import migrate
+from bot.db.engine import reading
 from bot.db.models import HealthCheck
 from bot.db.statements import upsert
 from bot.turns.lease import Backlog, blocks_backlog
@@ -41,10 +42,24 @@ def check(engine: Engine, now: float) -> DatabaseHealth:
         return DatabaseHealth(backlog=blocks_backlog(conn, now))
 
 
-def expected_head(engine: Engine) -> str | None:
-    """The schema revision this code runs against (the newest migration)."""
+@dataclass(frozen=True)
+class Schema:
+    """The schema revision this code runs against, and the revisions before it. A database at one of
+    those lacks what this code needs; one at a revision this code does not know is newer (a rolling
+    deploy has migrated it): this replica still runs, and its replacement is on the way."""
+
+    head: str | None
+    older: frozenset[str]
+
+    def behind(self, current: str | None) -> bool:
+        return current is None or (current != self.head and current in self.older)
+
+
+def expected_schema(engine: Engine) -> Schema:
     script = ScriptDirectory.from_config(migrate.alembic_config(engine.url.render_as_string()))
-    return script.get_current_head()
+    head = script.get_current_head()
+    older = {r.revision for r in script.iterate_revisions(head, "base")} - {head} if head else set()
+    return Schema(head, frozenset(older))
 
 
 @dataclass(frozen=True)
@@ -56,17 +71,16 @@ class Readiness:
         return not self.reasons
 
 
-def readiness(engine: Engine, head: str | None, workers_alive: Callable[[], bool] | None) -> Readiness:
+def readiness(engine: Engine, schema: Schema, workers_alive: Callable[[], bool] | None) -> Readiness:
     """Ready when the database answers at the expected schema and (where this process runs a worker) the
     worker threads run. Never raises: each failure is a reason."""
     reasons: list[str] = []
     try:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             current = MigrationContext.configure(conn).get_current_revision()
-        if current != head:
-            reasons.append(
-                f"database schema is at {current or 'nothing'}, expected {head}: run `blocks-slack migrate`"
-            )
+        if schema.behind(current):
+            at, head = current or "nothing", schema.head
+            reasons.append(f"database schema is at {at}, expected {head}: run `blocks-slack migrate`")
     except Exception as exc:
         reasons.append(f"database unreachable: {type(exc).__name__}")
     if workers_alive is not None and not workers_alive():

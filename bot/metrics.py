@@ -15,6 +15,7 @@ gauges belong to a `Metrics` object built per service, whose registry also serve
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -24,11 +25,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from sqlalchemy import Engine, func, select
 
+from bot.db.engine import reading
 from bot.db.models import Turn
 from bot.db.token_bucket import TokenBucket
-from bot.turns.lease import blocks_backlog
+from bot.turns import states
+from bot.turns.lease import blocks_waiting_by_key
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The database gauges are read at most this often, whoever scrapes how often.
+DATABASE_CACHE_SECONDS = 5.0
 PREFIX = "blocks_slack"
 
 # Seconds: Slack's 3 s ack deadline and the answer latencies users notice sit well inside these.
@@ -127,21 +132,38 @@ class _ProcessMetrics:
 
 
 class _DatabaseMetrics:
-    """Gauges read from the database at scrape time: the deployment's state, not this process's."""
+    """Gauges read from the database: the deployment's state, not this process's. Read without taking the
+    writer lock, and at most once per `cache_seconds` (scrapes are public and may come often; Prometheus
+    scrapes every 15 s by default), so a scrape never competes with Slack's deliveries for the database."""
 
-    def __init__(self, engine: Engine, budgets: Callable[[], Iterable[tuple[str, TokenBucket]]]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        budgets: Callable[[], Iterable[tuple[str, TokenBucket]]],
+        cache_seconds: float,
+    ) -> None:
         self.engine = engine
         self.budgets = budgets
+        self.cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._read_at = float("-inf")
+        self._families: list[Metric] = []
 
     def describe(self) -> list[Metric]:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        now = time.time()
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.cache_seconds:
+                self._families = self._read(time.time())
+                self._read_at = time.monotonic()
+            return iter(list(self._families))
+
+    def _read(self, now: float) -> list[Metric]:
         turns = GaugeMetricFamily(
-            f"{PREFIX}_turns",
-            "Turns in the database by phase and outcome (all replicas)",
-            labels=["phase", "outcome"],
+            f"{PREFIX}_turns_in_flight",
+            "Turns not finished, by phase and step (all replicas; finished ones: turns_ended_total)",
+            labels=["phase", "step"],
         )
         tokens = GaugeMetricFamily(
             f"{PREFIX}_blocks_budget_tokens",
@@ -150,29 +172,29 @@ class _DatabaseMetrics:
         )
         waiting = GaugeMetricFamily(
             f"{PREFIX}_blocks_budget_waiting",
-            "Blocks requests (creates, follow-ups, polls) due and waiting for a key's budget",
+            "Blocks requests due and waiting for a key's budget ('new': sessions not created yet)",
             labels=["key"],
         )
-        up = GaugeMetricFamily(f"{PREFIX}_database_up", "1 when the database answered this scrape")
+        up = GaugeMetricFamily(f"{PREFIX}_database_up", "1 when the database answered the last read")
         try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(Turn.phase, Turn.outcome, func.count()).group_by(Turn.phase, Turn.outcome)
-                ).all()
-                for phase, outcome, count in rows:
-                    turns.add_metric([phase, outcome or ""], float(count))
-                backlog = blocks_backlog(conn, now)
+            with reading(self.engine) as conn:
+                for phase in (states.ACTIVE, states.WAITING):  # each read from its partial index
+                    rows = conn.execute(
+                        select(Turn.step, func.count()).where(Turn.phase == phase).group_by(Turn.step)
+                    ).all()
+                    for step, count in rows:
+                        turns.add_metric([phase, step], float(count))
+                for key_hash, count in blocks_waiting_by_key(conn, now):
+                    waiting.add_metric([key_hash[:12] if key_hash else "new"], float(count))
                 for label, bucket in self.budgets():
                     left = bucket.tokens(conn, now)
                     if left is not None:
                         tokens.add_metric([label], left)
-                    waiting.add_metric([label], float(backlog.waiting))
         except Exception:
             up.add_metric([], 0.0)
-            yield up  # the database is away: say so rather than fail the scrape (health says why)
-            return
+            return [up]  # the database is away: say so rather than fail the scrape (health says why)
         up.add_metric([], 1.0)
-        yield from (up, turns, tokens, waiting)
+        return [up, turns, tokens, waiting]
 
 
 class Metrics:
@@ -182,11 +204,14 @@ class Metrics:
         self,
         engine: Engine | None = None,
         budgets: Callable[[], Iterable[tuple[str, TokenBucket]]] = lambda: (),
+        *,
+        cache_seconds: float = DATABASE_CACHE_SECONDS,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_ProcessMetrics())  # duck-typed, as the library intends
-        if engine is not None:
-            self.registry.register(_DatabaseMetrics(engine, budgets))
+        self.database = _DatabaseMetrics(engine, budgets, cache_seconds) if engine is not None else None
+        if self.database is not None:
+            self.registry.register(self.database)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -30,6 +30,7 @@ from bot.metrics import MeteredTransport, Metrics, key_label
 from bot.slack.app import create_app
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
+from bot.tenancy import BlocksAccount, SingleWorkspace
 from bot.turns import intake
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
@@ -124,7 +125,7 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
         raise StartupError(f"cannot use the database (DATABASE_URL): {one_line(exc.orig)}") from None
     slack_client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
     workspace = verify_slack_token(slack_client, settings)
-    worker = _build_worker(settings, engine, slack_client) if mode in ("serve", "worker") else None
+    worker = _build_worker(settings, engine, slack_client, workspace) if mode in ("serve", "worker") else None
 
     # Intake and health answer Slack and load balancers within seconds whatever the database does: they
     # use an engine that waits for it briefly, then fails (Slack is answered 500 and delivers again).
@@ -145,7 +146,9 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
     # Every process binds $PORT, a worker-only one too: health, readiness and metrics. In Socket Mode
     # events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
     http_bolt = None if settings.socket_mode else bolt
-    budgets = [(key_label(worker.rt.budget.bucket), worker.rt.budget.bucket)] if worker is not None else []
+    tenancy = worker.rt.tenancy if worker is not None else None
+    accounts = tenancy.all_accounts() if tenancy is not None else ()
+    budgets = [(key_label(a.budget.bucket), a.budget.bucket) for a in accounts]
     app = WebApp(
         engine=quick_engine,
         bolt=http_bolt,
@@ -205,21 +208,10 @@ def verify_slack_token(client: WebClient, settings: Settings) -> Workspace:
     return workspace
 
 
-def _build_worker(settings: Settings, engine: Engine, slack_client: WebClient) -> Worker:
-    budget = Budget(
-        api_key=settings.blocks_api_key,
-        policy=BudgetPolicy.for_limit(
-            settings.blocks_rate_limit_per_minute,
-            settings.blocks_rate_headroom,
-            window=settings.rate_window_seconds,
-        ),
-    )
-    blocks = BlocksClient(
-        api_url=settings.blocks_api_url,
-        api_key=settings.blocks_api_key,
-        timeout=settings.blocks_timeout_seconds,
-        transport=MeteredTransport(httpx.HTTPTransport(), key=key_label(budget.bucket)),
-    )
+def _build_worker(
+    settings: Settings, engine: Engine, slack_client: WebClient, workspace: Workspace
+) -> Worker:
+    accounts = [_blocks_account(settings, key) for key in settings.blocks_api_keys]
     pacer = SlackPacer(
         engine,
         bot_token=settings.slack_bot_token,
@@ -230,5 +222,31 @@ def _build_worker(settings: Settings, engine: Engine, slack_client: WebClient) -
         ),
     )
     gateway = SlackGateway(slack_client, pacer=pacer)
-    rt = Runtime(settings=settings, engine=engine, blocks=blocks, slack=gateway, budget=budget)
+    rt = Runtime(
+        settings=settings,
+        engine=engine,
+        blocks=accounts[0].client,
+        slack=gateway,
+        budget=accounts[0].budget,
+        tenancy=SingleWorkspace(workspace, gateway, accounts),
+    )
     return Worker(rt, threads=settings.worker_threads)
+
+
+def _blocks_account(settings: Settings, api_key: str) -> BlocksAccount:
+    """A key's client, which counts its requests for /metrics, and its budget, shared by every replica."""
+    budget = Budget(
+        api_key=api_key,
+        policy=BudgetPolicy.for_limit(
+            settings.blocks_rate_limit_per_minute,
+            settings.blocks_rate_headroom,
+            window=settings.rate_window_seconds,
+        ),
+    )
+    client = BlocksClient(
+        api_url=settings.blocks_api_url,
+        api_key=api_key,
+        timeout=settings.blocks_timeout_seconds,
+        transport=MeteredTransport(httpx.HTTPTransport(), key=key_label(budget.bucket)),
+    )
+    return BlocksAccount(client, budget)

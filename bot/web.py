@@ -60,7 +60,7 @@ class WebApp:
         self.guard = SlackRequestGuard(signing_secret) if bolt is not None else None
         self.metrics = metrics or Metrics(engine)
         self.workers_alive = workers_alive
-        self.head = health.expected_head(engine)
+        self.schema = health.expected_schema(engine)
         self.refusals = RefusalLog(logger)
         self._health_errors = Throttle(logger)
 
@@ -94,7 +94,7 @@ class WebApp:
         return answer
 
     def _ready(self, start_response: StartResponse) -> Iterable[bytes]:
-        found = health.readiness(self.engine, self.head, self.workers_alive)
+        found = health.readiness(self.engine, self.schema, self.workers_alive)
         if found.ready:
             return _respond(start_response, "200 OK", {"ready": True})
         return _respond(

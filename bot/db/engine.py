@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -70,7 +71,11 @@ def make_engine(
     also cancels any statement that runs longer than `wait_seconds`."""
     url = normalize_database_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": wait_seconds, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": wait_seconds, "check_same_thread": False},
+            hide_parameters=True,  # an error's text (logged) must not quote message texts
+        )
         _configure_sqlite(engine, wait_seconds)
         return engine
     connect_args: dict[str, Any] = {
@@ -86,6 +91,7 @@ def make_engine(
         connect_args["options"] = f"{given} {options}".strip()
     return create_engine(
         url,
+        hide_parameters=True,  # an error's text (logged) must not quote message texts
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=wait_seconds,
@@ -112,10 +118,34 @@ class DatabaseBusy(OperationalError):
     """The database did not let this transaction start within its engine's wait."""
 
 
+# SQLite's words for a database that is busy, full or cannot be reached (its other operational errors,
+# "no such table", a syntax error, are bugs that no wait cures).
+_SQLITE_AWAY = ("locked", "busy", "disk i/o error", "disk is full", "readonly database", "unable to open")
+# PostgreSQL's SQLSTATE classes and codes of the same: connection exceptions, insufficient resources,
+# operator intervention (shutdown, crash, cannot connect now), serialization and deadlock, a lock not
+# available, and a statement cancelled by its timeout.
+_POSTGRES_AWAY_PREFIXES = ("08", "53", "57P", "40")
+_POSTGRES_AWAY_CODES = ("55P03", "57014")
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """The database is away, busy or cancelled the statement: nothing the caller did is wrong, and the
-    same work succeeds once the database answers again (as opposed to a bug or data it cannot store)."""
-    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
+    same work succeeds once the database answers again (as opposed to a bug, a schema that lacks a
+    table, or data it cannot store, which no wait cures)."""
+    if isinstance(exc, InterfaceError | PoolTimeout | DatabaseBusy):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    original = exc.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        return sqlstate.startswith(_POSTGRES_AWAY_PREFIXES) or sqlstate in _POSTGRES_AWAY_CODES
+    message = str(original if original is not None else exc).lower()
+    if getattr(original, "sqlstate", "") is None and "psycopg" in type(original).__module__:
+        return True  # psycopg without a code: the connection failed before the server could say one
+    return any(word in message for word in _SQLITE_AWAY)
 
 
 def _configure_sqlite(engine: Engine, wait_seconds: float) -> None:
@@ -139,6 +169,10 @@ def _configure_sqlite(engine: Engine, wait_seconds: float) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            # A read (WAL: it sees the last commit and waits for no writer): no lock, no BEGIN IMMEDIATE.
+            connection.exec_driver_sql("BEGIN")
+            return
         started = time.monotonic()
         if not writers.acquire(timeout=wait_seconds):
             raise DatabaseBusy("BEGIN", None, Exception("database is locked (by this process)"))
@@ -165,6 +199,17 @@ def _configure_sqlite(engine: Engine, wait_seconds: float) -> None:
     def release(connection: Any) -> None:
         if connection.info.pop("sqlite_writer", False):
             writers.release()
+
+
+READ_ONLY_OPTION = "blocks_slack_read_only"
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only, which on SQLite neither takes the writer lock nor queues behind a
+    writer: health, readiness and metrics answer whatever the writers are doing."""
+    with engine.connect() as conn:
+        yield conn.execution_options(**{READ_ONLY_OPTION: True})
 
 
 def _while_locked(statement: Callable[[], object], seconds: float = 5.0, pause: float = 0.02) -> None:

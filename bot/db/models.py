@@ -52,6 +52,8 @@ class Conversation(Base):
     joins_existing_thread: Mapped[bool] = mapped_column(Boolean, default=False)
     session_id: Mapped[str | None] = mapped_column(String(64))
     session_url: Mapped[str | None] = mapped_column(Text)
+    # The Blocks key that created the session (its hash): every request of the session uses it.
+    blocks_key_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 

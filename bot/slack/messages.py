@@ -53,7 +53,7 @@ def progress_line(tool_calls: int, latest: str | None) -> str | None:
         shown = neutralize_inline(first_line, 150)
         if shown:
             parts.append(f"latest: _{shown}_")
-    return "· ".join(parts) or None
+    return " · ".join(parts) or None
 
 
 FILES_NOT_FORWARDED = (

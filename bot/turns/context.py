@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -15,16 +15,37 @@ from bot.config import Settings
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.slack import messages as text
 from bot.slack.gateway import SlackGateway
+from bot.tenancy import Tenancy
 
 
 @dataclass
 class Runtime:
+    """What steps work with. The worker holds the deployment's (with its `tenancy`); each step gets the
+    one of its turn (`for_turn`): its workspace's Slack client, its session's Blocks key and budget."""
+
     settings: Settings
     engine: Engine
     blocks: BlocksClient
     slack: SlackGateway
     budget: Budget
     clock: Callable[[], float] = field(default=time.time)
+    tenancy: Tenancy | None = None
+
+    def for_turn(self, view: TurnView, key_hash: str | None = None) -> Runtime:
+        """The runtime of `view`'s turn. `key_hash`: the key that paid for the step being claimed (a new
+        session's); a session's own key always wins."""
+        if self.tenancy is None:
+            return self
+        conversation = view.conversation
+        slack = self.tenancy.slack(conversation.team_id, conversation.enterprise_id) or self.slack
+        wanted = conversation.blocks_key_hash or key_hash
+        account = self.tenancy.account(wanted) if wanted else None
+        if account is None and not conversation.blocks_key_hash:
+            usable = self.tenancy.accounts(conversation.team_id, conversation.enterprise_id)
+            account = usable[0] if usable else None
+        if account is None:
+            return replace(self, slack=slack)
+        return replace(self, slack=slack, blocks=account.client, budget=account.budget)
 
 
 @dataclass

@@ -10,7 +10,7 @@ does not carry the current token changes nothing and raises `LeaseLost`, so a wo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from bot.blocks.budget import Budget
-from bot.db.models import Turn
+from bot.db.models import Conversation, Turn
 from bot.turns import states
 from bot.turns.schedule import PollPolicy
 
@@ -64,6 +64,22 @@ class Lease:
 class Claimed:
     lease: Lease
     step: str
+    key_hash: str | None = None  # the Blocks key that paid for a Blocks step (the turn uses it)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A due Blocks step, with what decides who pays for it."""
+
+    turn_id: int
+    team_id: str
+    enterprise_id: str | None
+    key_hash: str | None  # the key of the turn's session; None while it has none
+
+
+# Who pays for a Blocks step: the key (by hash) and budget that pay for a candidate, or None when no key
+# can (the step is claimed anyway, to tell the thread).
+Payer = Callable[[Connection, Candidate, float], "tuple[str, Budget] | None"]
 
 
 class _NothingClaimed(Exception):
@@ -72,20 +88,24 @@ class _NothingClaimed(Exception):
 
 def claim_next(
     engine: Engine,
-    budget: Budget,
+    payer: Payer | Budget,
     *,
     now: float,
     lease_seconds: float,
     poll_policy: PollPolicy = DEFAULT_POLL_POLICY,
 ) -> Claimed | None:
     """Claim the most urgent due turn. Slack-only steps need nothing; a Blocks step needs a token from
-    the key's budget, taken in the same transaction (undone if no turn is claimed after all).
+    the budget of its own key (`payer`; a plain `Budget` pays for every turn), taken in the same
+    transaction (undone if the turn is not claimed after all).
 
     One indexed query per step, in priority order: what a person is waiting to see comes first, and
     within a step the most overdue turn. Each query reads (step, next_run_at) from one index, so its
-    cost does not grow with the number of turns in flight. Polls look a little further: among the few
-    most overdue, the one most behind its own cadence (see `_most_behind_poll`).
+    cost does not grow with the number of turns in flight. Blocks steps look a little further, at the few
+    most overdue: polls are weighed by how far each is behind its own cadence (see `_blocks_candidates`),
+    and a turn whose key has no token left gives way to the next one whose key has. Creates and follow-ups
+    go first on every key: a key that cannot pay for one pays for no poll either.
     """
+    pay = _single_payer(payer) if isinstance(payer, Budget) else payer
     token = str(uuid.uuid4())
     try:
         with engine.begin() as conn:
@@ -93,19 +113,32 @@ def claim_next(
                 turn_id = _claim(conn, token, now, lease_seconds, step)
                 if turn_id is not None:
                     return Claimed(Lease(engine, turn_id, token, lease_seconds), step)
+            spent: set[str] = set()  # keys without a token for this claim
             for step in BLOCKS_PRIORITY:
-                if conn.execute(_due(now, step).limit(1)).first() is None:
-                    continue
-                if not budget.take(conn, now, for_poll=step == states.POLL):
-                    return None  # creates go first: no token for them means none for polls either
-                candidate = _most_behind_poll(conn, now, poll_policy) if step == states.POLL else None
-                turn_id = _claim(conn, token, now, lease_seconds, step, candidate)
-                if turn_id is None:
-                    raise _NothingClaimed  # roll the token back
-                return Claimed(Lease(engine, turn_id, token, lease_seconds), step)
+                for candidate in _blocks_candidates(conn, now, step, poll_policy):
+                    paying = pay(conn, candidate, now)
+                    if paying is not None:
+                        key, budget = paying
+                        if key in spent:
+                            continue
+                        if not budget.take(conn, now, for_poll=step == states.POLL):
+                            spent.add(key)
+                            continue
+                    turn_id = _claim(conn, token, now, lease_seconds, step, candidate.turn_id)
+                    if turn_id is None:
+                        raise _NothingClaimed  # roll the token back
+                    key_hash = paying[0] if paying is not None else None
+                    return Claimed(Lease(engine, turn_id, token, lease_seconds), step, key_hash)
     except _NothingClaimed:
         return None
     return None
+
+
+def _single_payer(budget: Budget) -> Payer:
+    def pay(_conn: Connection, _candidate: Candidate, _now: float) -> tuple[str, Budget]:
+        return budget.bucket.key, budget
+
+    return pay
 
 
 # What a person is waiting for first: the 👀 and placeholder, then an answer, then the rest.
@@ -113,9 +146,10 @@ SLACK_PRIORITY = (states.START, states.DELIVER, states.INBOX, states.CLOSE)
 BLOCKS_PRIORITY = (states.SUBMIT, states.POLL)
 
 
-def _due_conditions(now: float, step: str) -> tuple[Any, ...]:
+def _due_conditions(now: float, step: str | None) -> tuple[Any, ...]:
+    """Due and free; of `step` (None: the caller says which steps)."""
     return (
-        Turn.step == step,
+        *((Turn.step == step,) if step is not None else ()),
         Turn.next_run_at.is_not(None),
         Turn.next_run_at <= now,
         or_(Turn.lease_until.is_(None), Turn.lease_until < now),
@@ -126,34 +160,48 @@ def _due(now: float, step: str) -> Any:
     return select(Turn.id).where(*_due_conditions(now, step)).order_by(Turn.next_run_at)
 
 
-# How many of the most overdue polls are weighed against each other (a bounded read of the index).
+# How many of the most overdue turns of a Blocks step are weighed against each other (a bounded read of
+# the index): polls by how far behind their cadence they are, all by whether their key has a token.
 POLL_LOOKAHEAD = 8
 
 
-def _most_behind_poll(conn: Connection, now: float, policy: PollPolicy) -> int | None:
-    """Among the few most overdue polls, the one most behind relative to its own interval.
+def _blocks_candidates(conn: Connection, now: float, step: str, policy: PollPolicy) -> list[Candidate]:
+    """The few most overdue turns of a Blocks step, in the order they should be claimed.
 
-    Overdue seconds do not weigh the same for every turn: 3 s late doubles the wait of a young turn
-    polled every 3 s, and is nothing to one polled every 80 s. Taking the most overdue relative to its
-    interval makes every turn slow down by the same factor when tokens are short, so young turns (most
-    of whose answers come within a minute) are not queued behind old ones. The oldest overdue poll is
-    always among those weighed and its lateness only grows, so none starves."""
+    Polls: most behind relative to its own interval first. Overdue seconds do not weigh the same for
+    every turn: 3 s late doubles the wait of a young turn polled every 3 s, and is nothing to one polled
+    every 80 s. Taking the most overdue relative to its interval makes every turn slow down by the same
+    factor when tokens are short, so young turns (most of whose answers come within a minute) are not
+    queued behind old ones. The oldest overdue poll is always among those weighed and its lateness only
+    grows, so none starves."""
     rows = conn.execute(
-        select(Turn.id, Turn.next_run_at, Turn.submitted_at, Turn.deadline_at)
-        .where(*_due_conditions(now, states.POLL))
+        select(
+            Turn.id,
+            Turn.next_run_at,
+            Turn.submitted_at,
+            Turn.deadline_at,
+            Conversation.team_id,
+            Conversation.enterprise_id,
+            Conversation.blocks_key_hash,
+        )
+        .join(Conversation, Conversation.id == Turn.conversation_id)
+        .where(*_due_conditions(now, step))
         .order_by(Turn.next_run_at)
         .limit(POLL_LOOKAHEAD)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Turn)
     ).all()
-    if not rows:
-        return None
+    if step == states.POLL:
 
-    def behind(row: Any) -> float:
-        return policy.behind(
-            now=now, due_at=float(row.next_run_at), submitted_at=row.submitted_at, deadline_at=row.deadline_at
-        )
+        def behind(row: Any) -> float:
+            return policy.behind(
+                now=now,
+                due_at=float(row.next_run_at),
+                submitted_at=row.submitted_at,
+                deadline_at=row.deadline_at,
+            )
 
-    return int(max(rows, key=behind).id)
+        rows = sorted(rows, key=behind, reverse=True)
+    return [Candidate(int(r.id), r.team_id, r.enterprise_id, r.blocks_key_hash) for r in rows]
 
 
 def _claim(
@@ -187,6 +235,18 @@ class Backlog:
 
     waiting: int
     longest_wait: float  # seconds the most overdue of them is past its due time
+
+
+def blocks_waiting_by_key(conn: Connection, now: float) -> list[tuple[str | None, int]]:
+    """Blocks steps due and free, counted by the key of their session (None: no session yet)."""
+    rows = conn.execute(
+        select(Conversation.blocks_key_hash, func.count())
+        .select_from(Turn)
+        .join(Conversation, Conversation.id == Turn.conversation_id)
+        .where(Turn.step.in_(BLOCKS_PRIORITY), *_due_conditions(now, None))
+        .group_by(Conversation.blocks_key_hash)
+    ).all()
+    return [(key, int(count)) for key, count in rows]
 
 
 def blocks_backlog(conn: Connection, now: float) -> Backlog:

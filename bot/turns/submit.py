@@ -169,7 +169,12 @@ def _record_submitted(rt: Runtime, lease: Lease, view: TurnView, result: Submitt
             conn.execute(
                 update(Conversation)
                 .where(Conversation.id == conversation.id)
-                .values(session_id=result.session_id, session_url=result.session_url, updated_at=now)
+                .values(
+                    session_id=result.session_id,
+                    session_url=result.session_url,
+                    blocks_key_hash=rt.budget.bucket.key,
+                    updated_at=now,
+                )
             )
         lease.write(
             conn,

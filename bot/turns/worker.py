@@ -8,23 +8,28 @@ never make a worker sleep: the turn is rescheduled (`next_run_at`) and the lease
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
 from functools import partial
 
+from sqlalchemy import Connection
+
+from bot.blocks.budget import Budget
 from bot.blocks.errors import BlocksError, BlocksRateLimited
 from bot.db.engine import database_unavailable
 from bot.logs import Throttle, log_context
 from bot.slack import messages as text
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
+from bot.tenancy import roomiest
 from bot.turns import backlog, retention, states
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView, load
 from bot.turns.deliver import body_of, run_deliver
 from bot.turns.finish import finish, show_notice
-from bot.turns.lease import Claimed, Lease, LeaseLost, blocks_backlog, claim_next, next_due_at
+from bot.turns.lease import Candidate, Claimed, Lease, LeaseLost, blocks_backlog, claim_next, next_due_at
 from bot.turns.poll import run_poll
 from bot.turns.retry import GiveUp, Retry, decide, retries_end_at
 from bot.turns.submit import run_submit
@@ -57,10 +62,12 @@ class Worker:
         self._stopping = threading.Event()
         self._pool: list[threading.Thread] = []
         self._errors = Throttle(logger)
+        self._new_sessions = itertools.count()  # keys with room to spare take new sessions in turn
 
     def start(self) -> None:
         with self.rt.engine.begin() as conn:
-            self.rt.budget.ensure(conn, self.rt.clock())
+            for budget in self._budgets():
+                budget.ensure(conn, self.rt.clock())
         for index in range(self.threads):
             thread = threading.Thread(target=self._loop, name=f"worker-{index}", daemon=True)
             thread.start()
@@ -97,7 +104,7 @@ class Worker:
         """Claim and run one due turn; False when nothing was due (used by tests and the demo)."""
         claimed = claim_next(
             self.rt.engine,
-            self.rt.budget,
+            self._pay,
             now=self.rt.clock(),
             lease_seconds=self.rt.settings.lease_seconds,
             poll_policy=self.rt.settings.poll_policy,
@@ -108,6 +115,22 @@ class Worker:
         return True
 
     # -----------------------------------------------------------------------------------------------
+
+    def _budgets(self) -> list[Budget]:
+        tenancy = self.rt.tenancy
+        return [a.budget for a in tenancy.all_accounts()] if tenancy is not None else [self.rt.budget]
+
+    def _pay(self, conn: Connection, candidate: Candidate, now: float) -> tuple[str, Budget] | None:
+        """Who pays for a Blocks step: its session's key; a new session's, the workspace's key with the
+        most room (a session whose key is gone continues on the workspace's keys)."""
+        tenancy = self.rt.tenancy
+        if tenancy is None:
+            return self.rt.budget.bucket.key, self.rt.budget
+        account = tenancy.account(candidate.key_hash) if candidate.key_hash else None
+        if account is None:
+            usable = tenancy.accounts(candidate.team_id, candidate.enterprise_id)
+            account = roomiest(conn, usable, now, turn=next(self._new_sessions))
+        return None if account is None else (account.key_hash, account.budget)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -142,8 +165,9 @@ class Worker:
                     return idle
                 if due > now:
                     return min(idle, due - now)
-                # Due and free, yet not claimed: a Blocks step waiting for a token.
-                return min(idle, max(MIN_IDLE_SECONDS, self.rt.budget.wait(conn, now)))
+                # Due and free, yet not claimed: a Blocks step waiting for a token (of some key).
+                wait = min(budget.wait(conn, now) for budget in self._budgets())
+                return min(idle, max(MIN_IDLE_SECONDS, wait))
         except Exception as exc:
             self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
             return idle
@@ -153,7 +177,9 @@ class Worker:
         settings = self.rt.settings
         watch = backlog.BacklogWatch(
             late_after=settings.poll_max_seconds,
-            requests_per_minute=settings.blocks_rate_limit_per_minute * (1 - settings.blocks_rate_headroom),
+            requests_per_minute=settings.blocks_rate_limit_per_minute
+            * (1 - settings.blocks_rate_headroom)
+            * len(self._budgets()),
             repeat_seconds=backlog.REPEAT_SECONDS / settings.time_scale,
         )
         while not self._stopping.wait(backlog.CHECK_SECONDS / settings.time_scale):
@@ -204,6 +230,7 @@ class Worker:
         lease = claimed.lease
         # The claim paid one Blocks token if it claimed a Blocks step; chained Blocks steps take their own.
         paid = claimed.step in states.BLOCKS_STEPS
+        key_hash = claimed.key_hash
         for _ in range(MAX_CHAINED_STEPS):
             view = load(self.rt.engine, lease.turn_id)
             turn = view.turn
@@ -213,10 +240,13 @@ class Worker:
                 self._release(lease, turn.next_run_at)
                 return
             if turn.step in states.BLOCKS_STEPS:
-                if not paid and not self._take_token(turn.step):
-                    self._release(lease, turn.next_run_at)
-                    return
+                if not paid:
+                    taken, key_hash = self._take_token(view)
+                    if not taken:
+                        self._release(lease, turn.next_run_at)
+                        return
                 paid = False
+            rt = self.rt.for_turn(view, key_hash)
             held = turn.slack_reserved
             if held:
                 lease.save(self.rt.clock(), slack_reserved=None)  # spent by this run, or lost with it
@@ -228,8 +258,8 @@ class Worker:
                 channel=view.channel,
             )
             try:
-                with ids, self.rt.slack.holding(held):
-                    STEPS[turn.step](self.rt, lease, view)
+                with ids, rt.slack.holding(held):
+                    STEPS[turn.step](rt, lease, view)
             except LeaseLost:
                 logger.info("turn %s: lease lost; another worker has it", turn.id)
                 return
@@ -239,24 +269,36 @@ class Worker:
                     # once, and the turn is claimed again when its lease expires.
                     raise
                 with log_context(turn_id=turn.id, team=conversation.team_id, channel=view.channel):
-                    self._handle_error(lease, view, exc)
+                    self._handle_error(rt, lease, view, exc)
                 return
         self._release(lease, self.rt.clock())
 
-    def _take_token(self, step: str) -> bool:
+    def _take_token(self, view: TurnView) -> tuple[bool, str | None]:
+        """A token for a chained Blocks step, from the key that pays for it (see `_pay`): whether it was
+        taken, and that key (None: no key can pay, the step runs to tell the thread)."""
+        turn, conversation = view.turn, view.conversation
+        candidate = Candidate(
+            turn.id, conversation.team_id, conversation.enterprise_id, conversation.blocks_key_hash
+        )
+        now = self.rt.clock()
         with self.rt.engine.begin() as conn:
-            return self.rt.budget.take(conn, self.rt.clock(), for_poll=step == states.POLL)
+            paying = self._pay(conn, candidate, now)
+            if paying is None:
+                return True, None
+            key, budget = paying
+            return budget.take(conn, now, for_poll=turn.step == states.POLL), key
 
     def _release(self, lease: Lease, next_run_at: float | None) -> None:
         with contextlib.suppress(LeaseLost):
             lease.release(self.rt.clock(), next_run_at=next_run_at)
 
-    def _handle_error(self, lease: Lease, view: TurnView, exc: Exception) -> None:
-        turn, now = view.turn, self.rt.clock()
+    def _handle_error(self, rt: Runtime, lease: Lease, view: TurnView, exc: Exception) -> None:
+        """`rt`: the turn's (its key's budget is the one Blocks limited)."""
+        turn, now = view.turn, rt.clock()
         _log_failure(view, exc)
         if isinstance(exc, BlocksRateLimited):
-            with self.rt.engine.begin() as conn:
-                self.rt.budget.rate_limited(conn, now, exc.retry_after)
+            with rt.engine.begin() as conn:
+                rt.budget.rate_limited(conn, now, exc.retry_after)
         horizon_at = retries_end_at(turn.requested_at, self.rt.settings.turn_horizon_seconds)
         decision = decide(exc, failures=turn.failures, now=now, horizon_at=horizon_at)
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -270,15 +312,17 @@ class Worker:
                 logger.warning(
                     "turn %s: %s failed for good (%s); the turn ends", turn.id, turn.step, decision.reason
                 )
-                self._give_up(lease, view, decision, error, now)
+                self._give_up(rt, lease, view, decision, error, now)
         except LeaseLost:
             pass
 
-    def _give_up(self, lease: Lease, view: TurnView, decision: GiveUp, error: str, now: float) -> None:
+    def _give_up(
+        self, rt: Runtime, lease: Lease, view: TurnView, decision: GiveUp, error: str, now: float
+    ) -> None:
         """End the turn in the state its step leaves it. Whatever goes wrong here, the turn still ends:
         a turn that cannot end is stuck, and every later reply of its thread waits behind it."""
         try:
-            self._end(lease, view, decision, error, now)
+            self._end(rt, lease, view, decision, error, now)
         except LeaseLost:
             raise
         except Exception as exc:
@@ -287,7 +331,9 @@ class Worker:
             logger.exception("turn %s: cannot end it as planned; it ends as failed", view.turn.id)
             finish(lease, view.conversation.id, now, states.FAILED, last_error=f"{error}; {exc}"[:2000])
 
-    def _end(self, lease: Lease, view: TurnView, decision: GiveUp, error: str, now: float) -> None:
+    def _end(
+        self, rt: Runtime, lease: Lease, view: TurnView, decision: GiveUp, error: str, now: float
+    ) -> None:
         turn = view.turn
         if turn.phase != states.ACTIVE:
             # A queued turn's 📥 or an interrupted turn's note: nothing else depends on it.
@@ -296,25 +342,25 @@ class Worker:
         elif decision.tell and turn.step != states.DELIVER and turn.notice_text is None:
             show_notice(lease, now, text.bot_failed(decision.reason), states.FAILED, last_error=error)
             lease.release(now, next_run_at=now)  # the notice goes out now, not when the lease expires
-        elif turn.step == states.DELIVER and turn.delivered_offset >= len(body_of(view, self.rt.settings)):
+        elif turn.step == states.DELIVER and turn.delivered_offset >= len(body_of(view, rt.settings)):
             # The answer is in the thread; only its ✅ or the mention after it could not be made.
             finish(lease, view.conversation.id, now, turn.outcome or states.ANSWERED, delivered_at=now)
         else:
             if turn.step == states.DELIVER:
-                self._last_word(view, decision)
+                self._last_word(rt, view, decision)
             outcome = states.FAILED if decision.tell else states.UNDELIVERABLE
             finish(lease, view.conversation.id, now, outcome, last_error=error)
 
-    def _last_word(self, view: TurnView, decision: GiveUp) -> None:
+    def _last_word(self, rt: Runtime, view: TurnView, decision: GiveUp) -> None:
         """Slack would not take the answer (or the notice): one short plain reply and ⚠️ instead of 👀, each
         tried once, so that the thread does not look busy for ever. Slack may refuse these too."""
-        decorations = Decorations(self.rt, view)
+        decorations = Decorations(rt, view)
         try:
             best_effort(
                 view,
                 "the undeliverable notice",
                 partial(
-                    self.rt.slack.post,
+                    rt.slack.post,
                     channel=view.channel,
                     thread_ts=view.thread_ts,
                     text=text.undeliverable(decision.reason, view.conversation.session_url),
@@ -337,7 +383,11 @@ def _log_failure(view: TurnView, exc: Exception) -> None:
         logger.info("turn %s: %s waits for Blocks' rate limit", turn.id, turn.step)
     elif isinstance(exc, SlackAuthError):
         logger.error("turn %s: Slack refused the bot token (%s); check SLACK_BOT_TOKEN", turn.id, exc.error)
-    elif isinstance(exc, SlackError | BlocksError):
+    elif isinstance(exc, SlackError):
         logger.warning("turn %s: %s failed: %s", turn.id, turn.step, exc)
+    elif isinstance(exc, BlocksError):
+        # Its kind and status only: Blocks' error text may quote the request (the thread shows it).
+        status = f" ({exc.status})" if exc.status is not None else ""
+        logger.warning("turn %s: %s failed: %s%s", turn.id, turn.step, type(exc).__name__, status)
     else:
         logger.exception("turn %s: %s failed unexpectedly", turn.id, turn.step)

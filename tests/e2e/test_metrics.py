@@ -3,11 +3,14 @@ up across replicas, and readiness in each state that must fail it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
 from bot.db import migrate
 from bot.db.engine import make_engine
@@ -19,6 +22,9 @@ from tests.conftest import Rig
 from tests.e2e.processes import CrashRig
 
 MENTION = f"<@{BOT_USER_ID}>"
+HEAD = sorted(
+    p.name.split("_")[0] for p in (Path(__file__).parents[2] / "migrations" / "versions").glob("0*.py")
+)[-1]
 # Nothing listens on the discard port.
 UNREACHABLE = "postgresql://nobody@127.0.0.1:9/none"
 BLOCKS_REQUESTS = "blocks_slack_blocks_requests_total"
@@ -53,6 +59,9 @@ def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
 
 def test_metrics_count_a_scripted_conversation(rig: Rig) -> None:
     url = f"http://127.0.0.1:{rig.service.port}"
+    database = _web_app(rig).metrics.database
+    assert database is not None and database.cache_seconds > 0
+    database.cache_seconds = 0  # read the database at every scrape, to see it change within the test
     before = scrape(url)
     top = rig.say("UALICE", f"{MENTION} first question")
     rig.wait_reaction(top)
@@ -72,7 +81,9 @@ def test_metrics_count_a_scripted_conversation(rig: Rig) -> None:
     assert delta(before, after, "blocks_slack_poll_lag_seconds_count") >= 2
     assert delta(before, after, "blocks_slack_turns_ended_total", outcome="answered") == 2
     # Read from the database: the deployment's state.
-    assert value(after, "blocks_slack_turns", phase="finished", outcome="answered") == 2
+    in_flight = [v for (name, _), v in before.items() if name == "blocks_slack_turns_in_flight"]
+    assert in_flight == [], "nothing in flight before"
+    assert total(after, "blocks_slack_turns_in_flight") == 0, "nothing in flight after"
     assert value(after, "blocks_slack_database_up") == 1
     keys = [dict(labels)["key"] for (name, labels) in after if name == "blocks_slack_blocks_budget_tokens"]
     assert len(keys) == 1 and "test-blocks-key" not in keys[0], "one key, shown by its hash only"
@@ -102,8 +113,15 @@ def test_with_two_replicas_counters_add_up_and_database_gauges_agree(crash_rig: 
     scraped = [scrape(bot.url) for bot in replicas]
     creates = [total(s, BLOCKS_REQUESTS, endpoint="create_session", status="200") for s in scraped]
     assert sum(creates) == 6, "per-process counters: the deployment's count is their sum"
-    gauges = [value(s, "blocks_slack_turns", phase="finished", outcome="answered") for s in scraped]
-    assert gauges == [6, 6], "database gauges: every replica reports the whole deployment (take the max)"
+    ended = [total(s, "blocks_slack_turns_ended_total", outcome="answered") for s in scraped]
+    assert sum(ended) == 6
+    tokens = [
+        {dict(labels)["key"] for (n, labels) in s if n == "blocks_slack_blocks_budget_tokens"}
+        for s in scraped
+    ]
+    assert tokens[0] == tokens[1] and len(tokens[0]) == 1, (
+        "database gauges: one key, seen alike by every replica"
+    )
 
 
 def _web_app(rig: Rig) -> WebApp:
@@ -124,12 +142,32 @@ def _not_ready(rig: Rig) -> list[str]:
     return list(body["reasons"])
 
 
-def test_readyz_fails_while_the_worker_threads_are_dead(rig: Rig) -> None:
-    assert rig.service.worker is not None
-    rig.service.worker.stop(timeout=5)
+def test_readyz_fails_while_a_worker_thread_is_dead(rig: Rig) -> None:
+    worker = rig.service.worker
+    assert worker is not None
+    died = threading.Thread(target=lambda: None, name="worker-died")
+    died.start()
+    died.join()
+    worker._pool.append(died)  # one of its threads ended (an uncaught error), the worker did not stop
+    assert not worker.stopping
     assert _not_ready(rig) == ["worker threads are not running"]
     health = httpx.get(f"http://127.0.0.1:{rig.service.port}/healthz", timeout=10)
     assert health.status_code == 200, "liveness is another question: the process still answers"
+
+
+def test_readyz_fails_while_the_worker_is_stopped(rig: Rig) -> None:
+    assert rig.service.worker is not None
+    rig.service.worker.stop(timeout=5)
+    assert _not_ready(rig) == ["worker threads are not running"]
+
+
+def test_readyz_stays_ready_when_a_newer_release_has_migrated_the_schema(rig: Rig) -> None:
+    with rig.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    response = httpx.get(f"http://127.0.0.1:{rig.service.port}/readyz", timeout=10)
+    assert response.status_code == 200, "a rolling deploy: this replica still runs"
+    with rig.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": HEAD})
 
 
 def test_readyz_fails_while_the_schema_is_behind(rig: Rig) -> None:

@@ -65,7 +65,7 @@ def test_a_database_failure_in_the_middle_of_a_step_is_not_the_turns_failure(
     def finish_once_the_database_is_back(*args: Any, **kwargs: Any) -> None:
         if not failed:
             failed.append(True)
-            raise OperationalError("UPDATE turns", {}, Exception("server closed the connection"))
+            raise OperationalError("UPDATE turns", {}, Exception("database is locked"))
         real_finish(*args, **kwargs)
 
     monkeypatch.setattr(deliver, "finish", finish_once_the_database_is_back)
@@ -123,3 +123,19 @@ def test_an_answer_slack_will_not_take_ends_with_a_plain_notice_and_a_warning(bo
     assert "msg_too_long" in notices[0].text and "https://blocks.team/" in notices[0].text
     reactions = bot.slack.messages[(channel, message.ts)].reactions
     assert messages.WARNING in reactions and not reactions.get(messages.EYES), reactions
+
+
+def test_a_database_error_that_no_wait_cures_ends_the_turn(
+    bot: DrivenBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schema that lacks a column is a bug, not an outage: the turn is not claimed again for ever."""
+
+    def broken_step(*_args: Any) -> None:
+        raise OperationalError("SELECT gone", {}, Exception("no such column: turns.gone"))
+
+    monkeypatch.setitem(worker.STEPS, states.DELIVER, broken_step)
+    channel = _channel()
+    bot.mention(channel, "UALICE", "hello")
+    bot.run()
+    turn = _turn(bot)
+    assert turn.phase == states.FINISHED and turn.outcome == states.FAILED
