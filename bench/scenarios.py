@@ -90,10 +90,13 @@ class IntakeResult:
 
 
 class _Scraper:
-    """Scrapes `<url>/metrics` every `every` seconds from `start` to `stop` (nothing when `every` is None)."""
+    """Scrapes `<url>/metrics` every `every` seconds from `start` to `stop` (nothing when `every` is None);
+    `stop` raises if any scrape failed, so a "scraped" run is one that was."""
 
     def __init__(self, every: float | None) -> None:
         self.every = every
+        self.scrapes = 0
+        self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -106,11 +109,20 @@ class _Scraper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.failures:
+            raise RuntimeError(f"{len(self.failures)} of {self.scrapes} scrapes failed: {self.failures[0]}")
 
     def _loop(self, url: str, every: float) -> None:
         with httpx.Client(timeout=5) as client:
             while not self._stop.wait(every):
-                assert client.get(f"{url}/metrics").status_code == 200
+                self.scrapes += 1
+                try:
+                    status = client.get(f"{url}/metrics").status_code
+                except httpx.HTTPError as exc:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if status != 200:
+                    self.failures.append(f"answered {status}")
 
 
 def intake(total: int, *, senders: int = 8, scrape_every: float | None = None) -> IntakeResult:
@@ -151,8 +163,10 @@ def intake(total: int, *, senders: int = 8, scrape_every: float | None = None) -
             for client in clients:
                 client.close()
         finally:
-            scraper.stop()
-            bot.stop()
+            try:
+                scraper.stop()
+            finally:
+                bot.stop()
         engine = make_engine(url)
         with engine.connect() as conn:
             recorded = int(conn.execute(select(func.count()).select_from(InboundMessage)).scalar_one())

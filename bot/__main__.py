@@ -180,7 +180,8 @@ def _run_service(mode: str, *, port: int | None = None, host: str | None = None)
 
 
 def _migrate(*, check: bool) -> int:
-    from sqlalchemy.exc import OperationalError
+    from alembic.util import CommandError
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     from bot import logs
     from bot.config import DEFAULT_SQLITE_URL
@@ -200,6 +201,15 @@ def _migrate(*, check: bool) -> int:
         return 2
     except OperationalError as exc:
         print(f"blocks-slack: cannot use the database (DATABASE_URL): {one_line(exc.orig)}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        # e.g. a database migrated by a newer release: a revision this code does not know
+        print(f"blocks-slack: cannot migrate the database: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as exc:
+        # e.g. a user without the right to create tables
+        detail = one_line(getattr(exc, "orig", None) or exc)
+        print(f"blocks-slack: the database refused the migration: {detail}", file=sys.stderr)
         return 2
     if before == after:
         print(f"database schema is up to date (revision {after})")

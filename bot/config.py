@@ -28,7 +28,7 @@ ENVIRONMENT = {
     "SLACK_SIGNING_SECRET": "verifies that requests come from Slack (required over HTTP)",
     "SLACK_APP_TOKEN": "xapp-…: take events over Socket Mode instead of HTTP",
     "SLACK_API_URL": "Slack Web API base (default https://slack.com/api/)",
-    "BLOCKS_API_KEY": "Blocks API key (required)",
+    "BLOCKS_API_KEY": "Blocks API key, or several separated by commas (required)",
     "BLOCKS_API_URL": "Blocks API origin (default https://api.blocks.team)",
     "BLOCKS_AGENT": "agent of new sessions (default claude)",
     "DATABASE_URL": "SQLite file or PostgreSQL (default sqlite:///blocks-slack.db)",

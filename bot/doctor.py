@@ -13,7 +13,6 @@ logs use, with the secrets read from the environment.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from bot.blocks.client import BlocksClient, KeyCheck
+from bot.blocks.keys import key_hash, key_label
 from bot.config import ConfigError, Settings
 from bot.db import migrate
 from bot.db.engine import make_engine, normalize_database_url
@@ -342,9 +342,9 @@ def blocks_keys(value: str) -> list[str]:
     return [key.strip() for key in value.split(",") if key.strip()]
 
 
-def key_label(key: str) -> str:
+def shown_key(key: str) -> str:
     """Names a key in output without revealing any of it: the start of its SHA-256."""
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:8]
+    return "sha256:" + key_label(key_hash(key))
 
 
 def check_blocks_keys(settings: Settings) -> list[CheckResult]:
@@ -361,7 +361,7 @@ def check_blocks_keys(settings: Settings) -> list[CheckResult]:
             outcome = client.check_key()
         finally:
             client.close()
-        results.append(_key_result(name, key_label(key), outcome, settings.blocks_api_url))
+        results.append(_key_result(name, shown_key(key), outcome, settings.blocks_api_url))
     return results
 
 

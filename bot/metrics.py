@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from sqlalchemy import Engine, func, select
 
+from bot.blocks.keys import key_label
 from bot.db.engine import reading
 from bot.db.models import Turn
 from bot.db.token_bucket import TokenBucket
@@ -70,11 +71,6 @@ POLL_LAG_SECONDS = Histogram(
 )
 
 
-def key_label(bucket: TokenBucket) -> str:
-    """A Blocks key as a label: the start of its budget's hash (the same in every replica, never the key)."""
-    return bucket.key[:12]
-
-
 # Blocks endpoints by path, so that session ids do not become label values.
 _ENDPOINTS = (
     ("POST", re.compile(r"^/rest/v1/sessions/?$"), "create_session"),
@@ -97,7 +93,7 @@ class MeteredTransport(httpx.BaseTransport):
 
     def __init__(self, inner: httpx.BaseTransport, *, key: str) -> None:
         self.inner = inner
-        self.key = key  # `key_label` of the key the client sends
+        self.key = key  # `keys.key_label` of the key the client sends
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         endpoint = blocks_endpoint(request.method, request.url.path)
@@ -185,7 +181,7 @@ class _DatabaseMetrics:
                     for step, count in rows:
                         turns.add_metric([phase, step], float(count))
                 for key_hash, count in blocks_waiting_by_key(conn, now):
-                    waiting.add_metric([key_hash[:12] if key_hash else "new"], float(count))
+                    waiting.add_metric([key_label(key_hash) if key_hash else "new"], float(count))
                 for label, bucket in self.budgets():
                     left = bucket.tokens(conn, now)
                     if left is not None:

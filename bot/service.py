@@ -23,10 +23,11 @@ from sqlalchemy.exc import OperationalError
 
 from bot.blocks.budget import Budget, BudgetPolicy
 from bot.blocks.client import BlocksClient
+from bot.blocks.keys import key_label
 from bot.config import Settings
 from bot.db import migrate
 from bot.db.engine import QUICK_WAIT_SECONDS, make_engine
-from bot.metrics import MeteredTransport, Metrics, key_label
+from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
 from bot.slack.app import create_app
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
@@ -137,9 +138,13 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
         policy = intake.IntakePolicy(default_agent=settings.blocks_agent, busy_policy=settings.busy_policy)
 
         def record(event: InboundEvent) -> Recorded:
+            arrived = time.monotonic()
             result = intake.record(quick_engine, event, policy, time.time())
             if worker is not None and result is not Recorded.DUPLICATE:
                 worker.wake()
+            if settings.socket_mode:
+                # Over Socket Mode the ack follows the listener at once (over HTTP the web app times it).
+                ACK_SECONDS.observe(time.monotonic() - arrived)
             return result
 
         bolt = create_app(settings, client=slack_client, record=record, workspace=workspace)
@@ -148,7 +153,7 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
     http_bolt = None if settings.socket_mode else bolt
     tenancy = worker.rt.tenancy if worker is not None else None
     accounts = tenancy.all_accounts() if tenancy is not None else ()
-    budgets = [(key_label(a.budget.bucket), a.budget.bucket) for a in accounts]
+    budgets = [(key_label(a.key_hash), a.budget.bucket) for a in accounts]
     app = WebApp(
         engine=quick_engine,
         bolt=http_bolt,
@@ -247,6 +252,6 @@ def _blocks_account(settings: Settings, api_key: str) -> BlocksAccount:
         api_url=settings.blocks_api_url,
         api_key=api_key,
         timeout=settings.blocks_timeout_seconds,
-        transport=MeteredTransport(httpx.HTTPTransport(), key=key_label(budget.bucket)),
+        transport=MeteredTransport(httpx.HTTPTransport(), key=key_label(budget.key_hash)),
     )
     return BlocksAccount(client, budget)

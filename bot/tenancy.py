@@ -34,7 +34,7 @@ class BlocksAccount:
     @property
     def key_hash(self) -> str:
         """How the key is named in the database, the logs and the metrics (never the key)."""
-        return self.budget.bucket.key
+        return self.budget.key_hash
 
 
 class Tenancy(Protocol):

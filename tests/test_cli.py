@@ -235,3 +235,15 @@ def test_sim_help_explains_each_option_and_where_the_controls_are() -> None:
     assert result.returncode == 0
     for option in ("--host", "--port", "--answer-delay", "/_sim/", "/_stub/"):
         assert option in result.stdout, option
+
+
+def test_migrate_on_a_database_of_a_newer_release_is_one_line(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}"}
+    assert run("migrate", env=env).returncode == 0
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "bot.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    result = run("migrate", env=env)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "cannot migrate the database" in result.stderr, result.stderr

@@ -22,11 +22,11 @@ from bot.doctor import (
     MANIFEST_PATH,
     Check,
     CheckResult,
-    key_label,
     manifest_bot_scopes,
     run_checks,
     run_doctor,
     secret_scrubber,
+    shown_key,
 )
 from bot.sim.blocks import BlocksSimulator, SimConfig
 from bot.sim.slack import SlackStub
@@ -154,7 +154,7 @@ def test_every_check_passes_through_the_command_line(
     assert line(lines, "slack scopes") == (
         f"✓ slack scopes: all {len(manifest_bot_scopes())} scopes manifest.yml asks for are granted"
     )
-    assert key_label(BLOCKS_KEY) in line(lines, "blocks key")
+    assert shown_key(BLOCKS_KEY) in line(lines, "blocks key")
     assert lines[-1] == "all 5 checks passed"
 
 
@@ -371,7 +371,7 @@ def test_a_refused_blocks_key(sims: Environment, serve: Callable[[Any], str]) ->
     code, lines = doctor(sims.with_(BLOCKS_API_URL=url))
     assert code == 1
     assert line(lines, "blocks key") == (
-        f"✗ blocks key: Blocks refused the key (403: Forbidden) (key {key_label(BLOCKS_KEY)}) — fix: check "
+        f"✗ blocks key: Blocks refused the key (403: Forbidden) (key {shown_key(BLOCKS_KEY)}) — fix: check "
         "BLOCKS_API_KEY: Blocks refused this key; replace it with a valid Blocks API key"
     )
 
@@ -383,8 +383,8 @@ def test_each_of_several_keys_is_checked_with_one_request(
     url = serve(blocks)
     code, lines = doctor(sims.with_(BLOCKS_API_URL=url, BLOCKS_API_KEY=f"{BLOCKS_KEY},{OTHER_KEY}"))
     assert code == 1
-    assert line(lines, "blocks key 1 of 2").startswith("✗") and key_label(BLOCKS_KEY) in lines[-3]
-    assert line(lines, "blocks key 2 of 2").startswith("✓") and key_label(OTHER_KEY) in lines[-2]
+    assert line(lines, "blocks key 1 of 2").startswith("✗") and shown_key(BLOCKS_KEY) in lines[-3]
+    assert line(lines, "blocks key 2 of 2").startswith("✓") and shown_key(OTHER_KEY) in lines[-2]
     assert [entry["key"] for entry in blocks.log] == [BLOCKS_KEY, OTHER_KEY]
     assert "2 Blocks keys" in line(lines, "configuration")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from bot.blocks.keys import key_hash
 from bot.db.token_bucket import BucketSize, TokenBucket
 
 # The bucket's capacity is the burst it can absorb, and it is paid for out of the window: a bucket that
@@ -39,6 +40,7 @@ class BudgetPolicy:
 class Budget:
     def __init__(self, *, api_key: str, policy: BudgetPolicy) -> None:
         self.policy = policy
+        self.key_hash = key_hash(api_key)  # how the key is named in the database, logs and metrics
         self.bucket = TokenBucket(f"blocks:{api_key}", BucketSize(policy.capacity, policy.refill_per_second))
 
     def ensure(self, conn: Connection, now: float) -> None:

@@ -8,21 +8,16 @@ the audit, the App Home list, removal): the key itself is only ever read back by
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, select
 
+from bot.blocks.keys import key_hash
 from bot.db.models import WorkspaceKey
 from bot.db.statements import insert_ignoring_conflict
 from bot.secrets_at_rest import Vault
-
-
-def key_hash(key: str) -> str:
-    """How a key is named in the database and the logs (as `rate_budgets` names its budget)."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def keys_of_workspace(team_id: str | None, enterprise_id: str | None) -> ColumnElement[bool]:

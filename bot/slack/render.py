@@ -30,6 +30,7 @@ __all__ = [
     "MIN_PART_LIMIT",
     "WORD_JOINER",
     "fallback_text",
+    "fits_plain",
     "neutralize",
     "neutralize_inline",
     "next_part",
@@ -43,9 +44,20 @@ FALLBACK_LIMIT = 3500
 _GUARD_ROOM = 2  # word joiners a cut may need: one at each end of a part
 
 
+def _escaped(part: str) -> str:
+    return part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fits_plain(part: str) -> bool:
+    """Whether `part`, sent as plain text (the fallback of a refused markdown block), arrives whole:
+    escaping can make it longer than `fallback_text` keeps."""
+    return len(_escaped(part)) <= FALLBACK_LIMIT
+
+
 def fallback_text(part: str) -> str:
-    """The plain `text` beside the markdown block (notifications, old clients): mrkdwn-escaped."""
-    escaped = part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """The plain `text` beside the markdown block (notifications, old clients): mrkdwn-escaped, and cut
+    short when longer than Slack's notifications use (see `fits_plain` for parts sent as text alone)."""
+    escaped = _escaped(part)
     if len(escaped) > FALLBACK_LIMIT:
         escaped = escaped[: FALLBACK_LIMIT - 1 - _GUARD_ROOM].rstrip() + "…"
     return neutralize_broadcasts(escaped)

@@ -17,7 +17,14 @@ from bot.config import Settings
 from bot.failpoints import failpoint
 from bot.slack import messages as text
 from bot.slack.errors import SlackError, SlackMessageGone, SlackTooLong, is_refusal
-from bot.slack.render import DEFAULT_PART_LIMIT, MIN_PART_LIMIT, fallback_text, neutralize, next_part
+from bot.slack.render import (
+    DEFAULT_PART_LIMIT,
+    MIN_PART_LIMIT,
+    fallback_text,
+    fits_plain,
+    neutralize,
+    next_part,
+)
 from bot.turns import states
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView
@@ -52,6 +59,11 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     plain = False  # Slack refused this part with its markdown block: send it as plain text
     while offset < len(body):
         part, end = next_part(body, offset, limit)
+        if plain and not fits_plain(part) and limit > MIN_PART_LIMIT:
+            # Sent as plain text, escaping makes it longer: smaller parts, so that none is cut.
+            limit = max(MIN_PART_LIMIT, limit // 2)
+            lease.save(rt.clock(), part_limit=limit)
+            continue
         try:
             if parts == 0 and placeholder_ts:
                 _edit(rt, view, placeholder_ts, part)

@@ -58,7 +58,7 @@ _REFUSED_KEYS = Throttle(logger, period=3600.0)
 
 def rejection_notice(exc: BlocksRejected, session_url: str | None, *, key: str) -> str:
     """What to tell the thread when Blocks refused a request (retrying would not help). `key`: the key's
-    label (`metrics.key_label`), never the key."""
+    label (`keys.key_label`), never the key."""
     if exc.is_auth:
         _REFUSED_KEYS.failed(key, f"Blocks refused the API key {key} ({exc.status}): check BLOCKS_API_KEY")
         return text.bad_key(exc.status)

@@ -18,6 +18,7 @@ from typing import NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, func, select
 
+from bot import metrics
 from bot.config import CORE_AGENTS, BusyPolicy
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.db.statements import insert_ignoring_conflict
@@ -110,9 +111,12 @@ def parse_agent(text: str, default: str) -> tuple[str, str]:
 def record(engine: Engine, event: InboundEvent, policy: IntakePolicy, now: float) -> Recorded:
     try:
         with engine.begin() as conn:
-            return _record(conn, event, policy, now)
+            result = _record(conn, event, policy, now)
     except _Duplicate:
         return Recorded.DUPLICATE
+    if result is Recorded.INTERRUPTING:
+        metrics.TURNS_ENDED.labels(states.INTERRUPTED).inc()  # the interrupted turn ended here
+    return result
 
 
 def _record(conn: Connection, event: InboundEvent, policy: IntakePolicy, now: float) -> Recorded:

@@ -136,7 +136,7 @@ def claim_next(
 
 def _single_payer(budget: Budget) -> Payer:
     def pay(_conn: Connection, _candidate: Candidate, _now: float) -> tuple[str, Budget]:
-        return budget.bucket.key, budget
+        return budget.key_hash, budget
 
     return pay
 

@@ -8,8 +8,8 @@ import logging
 
 from bot import metrics
 from bot.blocks.errors import BlocksRejected
+from bot.blocks.keys import key_label
 from bot.failpoints import failpoint
-from bot.metrics import key_label
 from bot.slack import messages as text
 from bot.slack.errors import SlackError
 from bot.slack.render import fallback_text
@@ -35,7 +35,7 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         show_notice(
             lease,
             rt.clock(),
-            rejection_notice(exc, conversation.session_url, key=key_label(rt.budget.bucket)),
+            rejection_notice(exc, conversation.session_url, key=key_label(rt.budget.key_hash)),
             states.FAILED,
         )
         return

@@ -19,10 +19,10 @@ from sqlalchemy import select, update
 
 from bot.blocks.client import SubmittedTurn
 from bot.blocks.errors import BlocksRejected, BlocksRetryable, BlocksUnknownOutcome
+from bot.blocks.keys import key_label
 from bot.blocks.links import final_message_url
 from bot.db.models import Conversation, Turn
 from bot.failpoints import failpoint
-from bot.metrics import key_label
 from bot.slack import messages as text
 from bot.slack.errors import SlackError
 from bot.slack.gateway import ThreadMessage
@@ -94,7 +94,7 @@ def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
         show_notice(
             lease,
             rt.clock(),
-            rejection_notice(exc, conversation.session_url, key=key_label(rt.budget.bucket)),
+            rejection_notice(exc, conversation.session_url, key=key_label(rt.budget.key_hash)),
             states.FAILED,
             submit_state="none",
         )
@@ -121,7 +121,7 @@ def _resolve_unconfirmed(rt: Runtime, lease: Lease, view: TurnView, message: str
         show_notice(
             lease,
             rt.clock(),
-            rejection_notice(exc, conversation.session_url, key=key_label(rt.budget.bucket)),
+            rejection_notice(exc, conversation.session_url, key=key_label(rt.budget.key_hash)),
             states.FAILED,
         )
         return
@@ -172,7 +172,7 @@ def _record_submitted(rt: Runtime, lease: Lease, view: TurnView, result: Submitt
                 .values(
                     session_id=result.session_id,
                     session_url=result.session_url,
-                    blocks_key_hash=rt.budget.bucket.key,
+                    blocks_key_hash=rt.budget.key_hash,
                     updated_at=now,
                 )
             )

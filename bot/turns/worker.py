@@ -125,7 +125,7 @@ class Worker:
         most room (a session whose key is gone continues on the workspace's keys)."""
         tenancy = self.rt.tenancy
         if tenancy is None:
-            return self.rt.budget.bucket.key, self.rt.budget
+            return self.rt.budget.key_hash, self.rt.budget
         account = tenancy.account(candidate.key_hash) if candidate.key_hash else None
         if account is None:
             usable = tenancy.accounts(candidate.team_id, candidate.enterprise_id)

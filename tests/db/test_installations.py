@@ -17,11 +17,12 @@ import pytest
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from sqlalchemy import Engine, create_engine, func, select, text
 
+from bot.blocks.keys import key_hash
 from bot.db.models import SlackBot, SlackInstallation, SlackOAuthState, WorkspaceKey
 from bot.oauth.reencrypt import reencrypt_secrets
 from bot.oauth.state import DatabaseOAuthStateStore
 from bot.oauth.store import DatabaseInstallationStore
-from bot.oauth.workspace_keys import WorkspaceKeys, key_hash
+from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.secrets_at_rest import UnreadableSecret, Vault, generate_key
 
 CLIENT_ID = "111.222"

@@ -139,3 +139,21 @@ def test_a_database_error_that_no_wait_cures_ends_the_turn(
     bot.run()
     turn = _turn(bot)
     assert turn.phase == states.FINISHED and turn.outcome == states.FAILED
+
+
+def test_an_answer_sent_as_plain_text_arrives_whole_however_much_escaping_grows_it(bot: DrivenBot) -> None:
+    """Slack refuses the markdown block; the plain-text parts are sized by their escaped length."""
+    bot.blocks.answer = lambda agent, text: "<" * 2900  # 2,900 characters, 11,600 once escaped
+    channel = _channel()
+    message = bot.mention(channel, "UALICE", "hello")
+    while _turn(bot).placeholder_ts is None:
+        assert bot.worker.run_once()
+    bot.slack.inject("chat.update", "cant_update_message", count=10**6)
+    bot.slack.inject("chat.postMessage", "invalid_blocks", count=1)
+    bot.run()
+    assert _turn(bot).outcome == states.ANSWERED
+    replies = [m for m in bot.slack.thread(channel, message.ts) if m.is_bot][1:]  # after the placeholder
+    plain = [m for m in replies if not m.blocks]
+    assert plain and all(len(m.text) <= 3500 and not m.text.endswith("…") for m in plain)
+    shown = sum(m.text.count("&lt;") for m in plain) + sum(m.markdown.count("<") for m in replies if m.blocks)
+    assert shown == 2900, "nothing cut"
