@@ -1,5 +1,5 @@
-"""Command line: `blocks-slack serve | web | worker | migrate | sim | demo | chat | doctor`
-(or `python -m bot`)."""
+"""Command line: `blocks-slack serve | web | worker | migrate | sim | demo | chat | doctor | workspaces |
+audit` (or `python -m bot`)."""
 
 from __future__ import annotations
 
@@ -81,6 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "BLOCKS_TIMEOUT_SECONDS, DATABASE_URL and DYNO, and validates every other setting. "
         "Exits 0 when every check passes, 1 otherwise.",
     )
+    _declare_workspaces(commands)
+    audit = _command(
+        commands,
+        "audit",
+        "every turn: who asked, where, which agent and key, when, and the outcome (never a message text)",
+        {"DATABASE_URL": ENVIRONMENT["DATABASE_URL"]},
+    )
+    audit.add_argument("--team", help="only this workspace (T…), or every workspace of an organization (E…)")
+    audit.add_argument("--since", metavar="DURATION", help="only turns requested this recently: 90m, 36h, 7d")
+    audit.add_argument("--format", choices=["table", "csv"], default="table", help="default: table")
     args = parser.parse_args(argv)
 
     if args.command in SERVICE_COMMANDS:
@@ -93,6 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.chat import run_chat
 
         return run_chat(log_path=args.log)
+    if args.command == "workspaces":
+        from bot.workspaces_cli import run_workspaces
+
+        # Each action takes its own arguments: those it lacks are absent from `args`.
+        given = {name: getattr(args, name) for name in ("team", "key", "yes") if hasattr(args, name)}
+        return run_workspaces(args.action, **given)
+    if args.command == "audit":
+        from bot.audit import run_audit
+
+        return run_audit(team=args.team, since=args.since, output_format=args.format)
     if args.command == "doctor":
         from bot.doctor import run_doctor
 
@@ -115,6 +135,71 @@ SERVICE_COMMANDS = {
     "web": "intake only: Slack events, health, readiness and metrics on $PORT",
     "worker": "worker only: runs turns from the database (health, readiness and metrics on $PORT)",
 }
+
+
+# What the workspaces commands read: never the Slack tokens, which they have no use for.
+_KEYS_DATABASE = {"DATABASE_URL": ENVIRONMENT["DATABASE_URL"]}
+_KEYS_FALLBACK = {"BLOCKS_API_KEY": "the deployment's key(s): what a workspace without its own key uses"}
+_KEYS_ENCRYPTION = {
+    "BLOCKS_SLACK_ENCRYPTION_KEY": "Fernet key(s) the stored keys are encrypted with (required)"
+}
+
+
+def _declare_workspaces(commands: Any) -> None:
+    workspaces = _command(
+        commands,
+        "workspaces",
+        "the Blocks API keys of each Slack workspace: list, set-key, remove-key",
+        {},
+        description="The Blocks API keys of each Slack workspace, stored encrypted. A key is only ever\n"
+        "shown by its label (the start of its SHA-256, as logs, metrics and doctor show it). TEAM is a\n"
+        "team id (T…), or an enterprise id (E…) for an organization-wide install.",
+    )
+    actions = workspaces.add_subparsers(dest="action", required=True)
+    _command(
+        actions,
+        "list",
+        "each workspace installed or with keys: its keys' labels, whether it falls back to BLOCKS_API_KEY",
+        {**_KEYS_DATABASE, **_KEYS_FALLBACK},
+    )
+    set_key = _command(
+        actions,
+        "set-key",
+        "add a Blocks key to a workspace: read from standard input, checked against Blocks, stored encrypted",
+        {
+            **_KEYS_DATABASE,
+            **_KEYS_ENCRYPTION,
+            "BLOCKS_API_URL": "the Blocks API the key is checked against (default https://api.blocks.team)",
+        },
+        description="Reads one Blocks API key from standard input (not echoed at a terminal; never an\n"
+        "argument, which the shell's history would keep), checks it against Blocks with one request,\n"
+        "and stores it encrypted for TEAM only if Blocks accepted it. A workspace may hold several\n"
+        "keys: run it again to add another. Prints the key's label.",
+    )
+    set_key.add_argument("team", metavar="TEAM", help="T… (a workspace) or E… (an organization-wide install)")
+    remove = _command(
+        actions,
+        "remove-key",
+        "remove one key of a workspace, or all of them",
+        {**_KEYS_DATABASE, **_KEYS_FALLBACK},
+    )
+    remove.add_argument("team", metavar="TEAM", help="T… (a workspace) or E… (an organization-wide install)")
+    remove.add_argument(
+        "key",
+        metavar="KEY_HASH",
+        nargs="?",
+        help="the key's label as `workspaces list` shows it (or more of its hash); without it, every key "
+        "of TEAM, after a confirmation",
+    )
+    remove.add_argument("--yes", action="store_true", help="remove every key without asking")
+    _command(
+        actions,
+        "new-encryption-key",
+        "print a new random key for BLOCKS_SLACK_ENCRYPTION_KEY",
+        {},
+        description="Prints a new Fernet key for BLOCKS_SLACK_ENCRYPTION_KEY. To rotate, put the new key\n"
+        "in front of the old one, comma-separated: every key decrypts, the first encrypts.",
+    )
 
 
 def _command(

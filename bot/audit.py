@@ -1,0 +1,174 @@
+"""`blocks-slack audit [--team T] [--since 7d] [--format csv|table]`: who asked the agent, never what.
+
+One line per turn, oldest request first: who asked, in which workspace and channel, which agent, which
+Blocks key (by its label), when it was requested and finished (ISO-8601 UTC), and its outcome (a turn in
+flight shows its phase). The key is the one its conversation's session was created with: every request of
+a session uses it. Message texts and answers are never read, so none can be printed.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from bot.blocks.keys import key_label
+from bot.db.models import Conversation, Turn
+from bot.workspaces_cli import OperatorError, fail, open_database, parse_workspace, table_row
+
+CSV_HEADER = (
+    "turn",
+    "requested_at",
+    "finished_at",
+    "team_id",
+    "enterprise_id",
+    "channel_id",
+    "thread_ts",
+    "requested_by",
+    "agent",
+    "key",
+    "outcome",
+)
+# Fixed widths, so that rows stream and a line is at most 120 characters: 106 of cells, 14 of gaps. An id
+# longer than its column (Slack's are 9 to 11 characters) is cut with an ellipsis; the CSV has it whole.
+TABLE_COLUMNS = (
+    ("REQUESTED", 20),
+    ("FINISHED", 20),
+    ("TEAM", 11),
+    ("CHANNEL", 11),
+    ("USER", 11),
+    ("AGENT", 8),
+    ("KEY", 12),
+    ("OUTCOME", 13),
+)
+TABLE_WIDTH = 120
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+
+
+def parse_since(value: str) -> float:
+    """Seconds in a duration such as 90m, 36h or 7d."""
+    found = _DURATION.fullmatch(value.strip().lower())
+    if not found or float(found.group(1)) <= 0:
+        raise OperatorError(f"--since must be a duration such as 90m, 36h or 7d (got {value.strip()!r})")
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+def iso(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def audit_rows(
+    engine: Engine, *, team: str | None = None, since_seconds: float | None = None, now: float | None = None
+) -> Iterator[tuple[str, ...]]:
+    """The CSV rows (without the header), oldest request first."""
+    query = (
+        select(
+            Turn.id,
+            Turn.requested_at,
+            Turn.finished_at,
+            Conversation.team_id,
+            Conversation.enterprise_id,
+            Conversation.channel_id,
+            Conversation.thread_ts,
+            Turn.requested_by,
+            Conversation.agent,
+            Conversation.blocks_key_hash,
+            Turn.outcome,
+            Turn.phase,
+        )
+        .join(Conversation, Conversation.id == Turn.conversation_id)
+        .order_by(Turn.requested_at, Turn.id)
+    )
+    if team is not None:
+        workspace = parse_workspace(team, "--team")
+        # An enterprise id names its whole organization: every workspace of it.
+        if workspace.team_id is not None:
+            query = query.where(Conversation.team_id == workspace.team_id)
+        else:
+            query = query.where(Conversation.enterprise_id == workspace.enterprise_id)
+    if since_seconds is not None:
+        query = query.where(Turn.requested_at >= (time.time() if now is None else now) - since_seconds)
+    with engine.connect() as conn:
+        # Streamed: a long history is printed as it is read, not held in memory first.
+        for row in conn.execution_options(yield_per=500).execute(query):
+            yield _fields(row)
+
+
+def _fields(row: Sequence[Any]) -> tuple[str, ...]:
+    (turn_id, requested, finished, team_id, enterprise_id, channel, thread_ts, user, agent, hashed) = row[:10]
+    outcome, phase = row[10], row[11]
+    return (
+        str(turn_id),
+        iso(requested),
+        iso(finished),
+        team_id,
+        enterprise_id or "",
+        channel,
+        thread_ts,
+        user,
+        agent,
+        key_label(hashed) if hashed else "",
+        outcome or phase,
+    )
+
+
+def write_csv(rows: Iterable[tuple[str, ...]], out: Any) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows(rows)
+
+
+def table_lines(rows: Iterable[tuple[str, ...]]) -> Iterator[str]:
+    widths = [width for _, width in TABLE_COLUMNS]
+    yield table_row([name for name, _ in TABLE_COLUMNS], widths)
+    empty = True
+    for _turn, requested, finished, team_id, _, channel, _, user, agent, key, outcome in rows:
+        empty = False
+        yield table_row((requested, finished, team_id, channel, user, agent, key, outcome), widths)
+    if empty:
+        yield "(no turns)"
+
+
+def run_audit(
+    *,
+    team: str | None = None,
+    since: str | None = None,
+    output_format: str = "table",
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    env = os.environ if environ is None else environ
+    try:
+        since_seconds = None if since is None else parse_since(since)
+        if team is not None:
+            parse_workspace(team, "--team")  # refused before the database is opened
+        engine = open_database(env)
+        try:
+            rows = audit_rows(engine, team=team, since_seconds=since_seconds)
+            if output_format == "csv":
+                write_csv(rows, sys.stdout)
+            else:
+                for line in table_lines(rows):
+                    print(line)
+            sys.stdout.flush()
+        finally:
+            engine.dispose()
+    except OperatorError as exc:
+        return fail(str(exc))
+    except BrokenPipeError:
+        # `audit | head`: the reader has what it wanted. Later writes to stdout (at exit) must not fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        return fail(f"audit failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
+    return 0
