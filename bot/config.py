@@ -14,6 +14,7 @@ from typing import Literal
 from sqlalchemy.engine import make_url
 
 from bot.db.engine import normalize_database_url
+from bot.secrets_at_rest import EncryptionKeyError, Vault
 from bot.turns.schedule import PollPolicy
 
 DEFAULT_SQLITE_URL = "sqlite:///blocks-slack.db"
@@ -60,6 +61,10 @@ ENVIRONMENT = {
     "LOG_MESSAGE_BODIES": "let message texts into DEBUG lines, for debugging (default false)",
     "TIME_SCALE": "run policy time this many times faster, against the simulators (default 1)",
     "DYNO": "set by Heroku: the disk is ephemeral (a warning without DATABASE_URL)",
+    "SLACK_CLIENT_ID": "with SLACK_CLIENT_SECRET: install from Slack in many workspaces (/slack/install)",
+    "SLACK_CLIENT_SECRET": "the app's client secret (OAuth installs)",
+    "SLACK_AUTHORIZE_URL": "Slack's authorize page (default https://slack.com/oauth/v2/authorize)",
+    "BLOCKS_SLACK_ENCRYPTION_KEY": "Fernet key(s) for tokens and keys stored in the database (OAuth mode)",
 }
 
 
@@ -73,6 +78,11 @@ class Settings:
     slack_signing_secret: str
     blocks_api_key: str
     slack_app_token: str = ""
+    # OAuth mode: installed from Slack in any number of workspaces, tokens in the database.
+    slack_client_id: str = ""
+    slack_client_secret: str = ""
+    slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
+    encryption_key: str = ""
     slack_api_url: str = "https://slack.com/api/"
     blocks_api_url: str = "https://api.blocks.team"
     blocks_agent: str = "claude"
@@ -116,6 +126,10 @@ class Settings:
         return bool(self.slack_app_token)
 
     @property
+    def oauth(self) -> bool:
+        return bool(self.slack_client_id)
+
+    @property
     def blocks_api_keys(self) -> list[str]:
         """`BLOCKS_API_KEY` may hold several keys of one Blocks workspace, separated by commas."""
         return [key for key in (part.strip() for part in self.blocks_api_key.split(",")) if key]
@@ -124,7 +138,8 @@ class Settings:
     def secrets(self) -> list[str]:
         """Everything that must never appear in a log line or an error message."""
         found = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.blocks_api_key]
-        found += self.blocks_api_keys
+        found += [*self.blocks_api_keys, self.slack_client_secret, self.encryption_key]
+        found += [key for key in self.encryption_key.split(",") if key]
         password = make_url(self.database_url).password
         return [*found, str(password)] if password else found
 
@@ -144,8 +159,24 @@ class Settings:
         app_token = reader.secret("SLACK_APP_TOKEN")
         if app_token and not app_token.startswith("xapp-"):
             raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with 'xapp-'")
-        bot_token = reader.secret("SLACK_BOT_TOKEN", required=True)
-        if not bot_token.startswith("xoxb-"):
+        client_id = reader.text("SLACK_CLIENT_ID", "")
+        client_secret = reader.secret("SLACK_CLIENT_SECRET")
+        encryption_key = reader.secret("BLOCKS_SLACK_ENCRYPTION_KEY")
+        if bool(client_id) != bool(client_secret):
+            raise ConfigError("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together: set both, or neither")
+        if client_id and not encryption_key:
+            raise ConfigError(
+                "BLOCKS_SLACK_ENCRYPTION_KEY is required to install from Slack (tokens are stored "
+                "encrypted); make one with `blocks-slack workspaces new-encryption-key`"
+            )
+        if encryption_key:
+            try:
+                Vault.from_env_value(encryption_key)
+            except EncryptionKeyError as exc:
+                raise ConfigError(str(exc)) from None
+        # Installed from Slack, each workspace's token is in the database; otherwise one token here.
+        bot_token = reader.secret("SLACK_BOT_TOKEN", required=not client_id)
+        if bot_token and not bot_token.startswith("xoxb-"):
             raise ConfigError("SLACK_BOT_TOKEN must be a bot token starting with 'xoxb-'")
         # Socket Mode does not sign requests, so the signing secret is only needed over HTTP.
         signing_secret = reader.secret("SLACK_SIGNING_SECRET")
@@ -174,7 +205,12 @@ class Settings:
             slack_signing_secret=signing_secret,
             slack_app_token=app_token,
             slack_api_url=_with_trailing_slash(reader.url("SLACK_API_URL", "https://slack.com/api/")),
-            blocks_api_key=reader.secret("BLOCKS_API_KEY", required=True),
+            # Installed from Slack, each workspace may connect its own key; this one is the fallback.
+            blocks_api_key=reader.secret("BLOCKS_API_KEY", required=not client_id),
+            slack_client_id=client_id,
+            slack_client_secret=client_secret,
+            slack_authorize_url=reader.url("SLACK_AUTHORIZE_URL", "https://slack.com/oauth/v2/authorize"),
+            encryption_key=encryption_key,
             blocks_api_url=reader.url("BLOCKS_API_URL", "https://api.blocks.team").rstrip("/"),
             blocks_agent=agent,
             database_url=database_url,

@@ -11,11 +11,14 @@ import errno
 import logging
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import httpx
 from slack_bolt import App
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import Engine
@@ -27,11 +30,12 @@ from bot.blocks.keys import key_label
 from bot.config import Settings
 from bot.db import migrate
 from bot.db.engine import QUICK_WAIT_SECONDS, make_engine
+from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
 from bot.slack.app import create_app
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
-from bot.tenancy import BlocksAccount, SingleWorkspace
+from bot.tenancy import NOT_CONNECTED, BlocksAccount, InstalledWorkspaces, SingleWorkspace, Tenancy
 from bot.turns import intake
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
@@ -124,9 +128,18 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
                 pass
     except OperationalError as exc:
         raise StartupError(f"cannot use the database (DATABASE_URL): {one_line(exc.orig)}") from None
-    slack_client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
-    workspace = verify_slack_token(slack_client, settings)
-    worker = _build_worker(settings, engine, slack_client, workspace) if mode in ("serve", "worker") else None
+    tenancy: SingleWorkspace | InstalledWorkspaces
+    if settings.oauth:
+        # Installed from Slack: no token of its own; each workspace's is in the installation store.
+        slack_client = WebClient(base_url=settings.slack_api_url, timeout=15)
+        tenancy, oauth_settings = _installed_from_slack(settings, engine)
+        includes: Callable[[str, str | None], bool] = tenancy.installed
+    else:
+        slack_client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=15)
+        workspace = verify_slack_token(slack_client, settings)
+        tenancy = _single_workspace(settings, engine, slack_client, workspace)
+        oauth_settings, includes = None, workspace.includes
+    worker = _build_worker(settings, engine, tenancy) if mode in ("serve", "worker") else None
 
     # Intake and health answer Slack and load balancers within seconds whatever the database does: they
     # use an engine that waits for it briefly, then fails (Slack is answered 500 and delivers again).
@@ -147,18 +160,28 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
                 ACK_SECONDS.observe(time.monotonic() - arrived)
             return result
 
-        bolt = create_app(settings, client=slack_client, record=record, workspace=workspace)
-    # Every process binds $PORT, a worker-only one too: health, readiness and metrics. In Socket Mode
-    # events arrive over the socket, unsigned: the HTTP endpoint must not accept them.
-    http_bolt = None if settings.socket_mode else bolt
-    tenancy = worker.rt.tenancy if worker is not None else None
-    accounts = tenancy.all_accounts() if tenancy is not None else ()
-    budgets = [(key_label(a.key_hash), a.budget.bucket) for a in accounts]
+        bolt = create_app(
+            settings,
+            client=slack_client,
+            record=record,
+            includes=includes,
+            oauth_settings=oauth_settings,
+            remove_workspace=(
+                partial(remove_workspace, quick_engine, tenancy.store)
+                if isinstance(tenancy, InstalledWorkspaces)
+                else None
+            ),
+        )
+    # Every process binds $PORT, a worker-only one too: health, readiness and metrics, and the install
+    # pages. In Socket Mode events arrive over the socket, unsigned: the HTTP endpoint must not take them.
     app = WebApp(
         engine=quick_engine,
-        bolt=http_bolt,
+        bolt=bolt,
+        events=not settings.socket_mode,
         signing_secret=settings.slack_signing_secret,
-        metrics=Metrics(quick_engine, lambda: budgets),
+        metrics=Metrics(
+            quick_engine, lambda: [(key_label(a.key_hash), a.budget.bucket) for a in tenancy.all_accounts()]
+        ),
         workers_alive=worker.alive if worker is not None else None,
     )
     address = host or settings.host
@@ -213,41 +236,66 @@ def verify_slack_token(client: WebClient, settings: Settings) -> Workspace:
     return workspace
 
 
-def _build_worker(
+def _single_workspace(
     settings: Settings, engine: Engine, slack_client: WebClient, workspace: Workspace
-) -> Worker:
+) -> SingleWorkspace:
     accounts = [_blocks_account(settings, key) for key in settings.blocks_api_keys]
-    pacer = SlackPacer(
+    gateway = SlackGateway(slack_client, pacer=_pacer(settings, engine, settings.slack_bot_token))
+    return SingleWorkspace(workspace, gateway, accounts)
+
+
+def _installed_from_slack(settings: Settings, engine: Engine) -> tuple[InstalledWorkspaces, OAuthSettings]:
+    def gateway_for(workspace: str, token: str) -> SlackGateway:
+        client = WebClient(token=token, base_url=settings.slack_api_url, timeout=15)
+        # Paced per workspace, not per token: Slack's limits are the workspace's, and tokens rotate.
+        return SlackGateway(client, pacer=_pacer(settings, engine, f"workspace:{workspace}"))
+
+    return installed_workspaces(
+        settings,
         engine,
-        bot_token=settings.slack_bot_token,
-        tiers=SlackTiers(
-            tier3_per_minute=settings.slack_tier3_per_minute,
-            posts_per_minute_per_channel=settings.slack_posts_per_minute_per_channel,
-            window=settings.rate_window_seconds,
-        ),
+        fallback=[_blocks_account(settings, key) for key in settings.blocks_api_keys],
+        gateway_for=gateway_for,
+        account_for=lambda key: _blocks_account(settings, key),
     )
-    gateway = SlackGateway(slack_client, pacer=pacer)
+
+
+def _pacer(settings: Settings, engine: Engine, identity: str) -> SlackPacer:
+    tiers = SlackTiers(
+        tier3_per_minute=settings.slack_tier3_per_minute,
+        posts_per_minute_per_channel=settings.slack_posts_per_minute_per_channel,
+        window=settings.rate_window_seconds,
+    )
+    return SlackPacer(engine, bot_token=identity, tiers=tiers)
+
+
+def _build_worker(settings: Settings, engine: Engine, tenancy: Tenancy) -> Worker:
+    accounts = tenancy.all_accounts()
+    first = accounts[0] if accounts else None
     rt = Runtime(
         settings=settings,
         engine=engine,
-        blocks=accounts[0].client,
-        slack=gateway,
-        budget=accounts[0].budget,
-        tenancy=SingleWorkspace(workspace, gateway, accounts),
+        # What a turn uses when its workspace has nothing (uninstalled, no key): see `Runtime.for_turn`.
+        blocks=first.client if first is not None else NOT_CONNECTED,
+        slack=SlackGateway(WebClient(base_url=settings.slack_api_url, timeout=15)),
+        budget=first.budget if first is not None else _budget(settings, "not-connected"),
+        tenancy=tenancy,
     )
     return Worker(rt, threads=settings.worker_threads)
 
 
-def _blocks_account(settings: Settings, api_key: str) -> BlocksAccount:
-    """A key's client, which counts its requests for /metrics, and its budget, shared by every replica."""
-    budget = Budget(
-        api_key=api_key,
-        policy=BudgetPolicy.for_limit(
-            settings.blocks_rate_limit_per_minute,
-            settings.blocks_rate_headroom,
-            window=settings.rate_window_seconds,
-        ),
+def _budget(settings: Settings, api_key: str) -> Budget:
+    policy = BudgetPolicy.for_limit(
+        settings.blocks_rate_limit_per_minute,
+        settings.blocks_rate_headroom,
+        window=settings.rate_window_seconds,
     )
+    return Budget(api_key=api_key, policy=policy)
+
+
+def _blocks_account(settings: Settings, api_key: str) -> BlocksAccount:
+    """A key's client, which counts its requests for /metrics, and its budget, shared by every replica
+    (its row is created by the first claim that spends from it)."""
+    budget = _budget(settings, api_key)
     client = BlocksClient(
         api_url=settings.blocks_api_url,
         api_key=api_key,

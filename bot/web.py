@@ -51,13 +51,18 @@ class WebApp:
         *,
         engine: Engine,
         bolt: App | None,
+        events: bool = True,
         signing_secret: str = "",
         metrics: Metrics | None = None,
         workers_alive: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
+        # `events`: Slack's events come here (not over Socket Mode). The install pages are served either way.
         self.slack = SlackRequestHandler(bolt, path=EVENTS_PATH) if bolt is not None else None
-        self.guard = SlackRequestGuard(signing_secret) if bolt is not None else None
+        self.events = events and bolt is not None
+        self.guard = SlackRequestGuard(signing_secret) if self.events else None
+        flow = bolt.oauth_flow if bolt is not None else None
+        self.install_paths = {flow.install_path, flow.redirect_uri_path} if flow is not None else set()
         self.metrics = metrics or Metrics(engine)
         self.workers_alive = workers_alive
         self.schema = health.expected_schema(engine)
@@ -75,8 +80,11 @@ class WebApp:
             headers = [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(payload)))]
             start_response("200 OK", headers)
             return [payload]
-        if path == EVENTS_PATH and self.slack is not None:
+        if path == EVENTS_PATH and self.events:
             return self._events(environ, start_response)
+        if path in self.install_paths and environ.get("REQUEST_METHOD") == "GET" and self.slack is not None:
+            # A person's browser, not Slack: nothing to sign; Bolt checks the OAuth state.
+            return self.slack(environ, start_response)
         return _respond(start_response, "404 Not Found", {"error": "not found"})
 
     def _events(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

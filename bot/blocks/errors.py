@@ -49,3 +49,10 @@ class BlocksRejected(BlocksError):
     @property
     def is_not_found(self) -> bool:
         return self.status == 404
+
+
+class BlocksNotConnected(BlocksError):
+    """The workspace has no Blocks key: none of its own and none in the environment."""
+
+    def __init__(self) -> None:
+        super().__init__("no Blocks key is connected for this workspace")

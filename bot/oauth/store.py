@@ -18,6 +18,7 @@ from typing import Any
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, and_, delete, insert, select, update
 
+from bot.db.engine import reading
 from bot.db.models import SlackBot, SlackInstallation, WorkspaceKey
 from bot.oauth.workspace_keys import keys_of_workspace
 from bot.secrets_at_rest import Vault
@@ -151,7 +152,7 @@ class DatabaseInstallationStore(InstallationStore):
             .order_by(c.installed_at.desc(), c.id.desc())
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:  # a read: no writer lock (SQLite)
             row = conn.execute(query).mappings().first()
         return None if row is None else self._bot(row)
 
@@ -177,7 +178,7 @@ class DatabaseInstallationStore(InstallationStore):
             .order_by(c.installed_at.desc(), c.id.desc())
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:  # a read: no writer lock (SQLite)
             row = conn.execute(query).mappings().first()
         if row is None:
             return None

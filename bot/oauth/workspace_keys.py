@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Engine, and_, delete, select
 
 from bot.blocks.keys import key_hash
+from bot.db.engine import reading
 from bot.db.models import WorkspaceKey
 from bot.db.statements import insert_ignoring_conflict
 from bot.secrets_at_rest import Vault
@@ -79,7 +80,7 @@ class WorkspaceKeys:
             .where(keys_of_workspace(team_id, enterprise_id))
             .order_by(WorkspaceKey.added_at, WorkspaceKey.id)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:  # a read: no writer lock (SQLite)
             return tuple(ConnectedKey(*row) for row in conn.execute(query))
 
     def keys(self, team_id: str | None, enterprise_id: str | None) -> tuple[str, ...]:
@@ -89,7 +90,7 @@ class WorkspaceKeys:
             .where(keys_of_workspace(team_id, enterprise_id))
             .order_by(WorkspaceKey.added_at, WorkspaceKey.id)
         )
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:  # a read: no writer lock (SQLite)
             stored = conn.execute(query).scalars().all()
         return tuple(self.vault.decrypt(token) for token in stored)
 

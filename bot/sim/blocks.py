@@ -53,6 +53,9 @@ class SimConfig:
     links_origin: str = "https://api.prod.blocks.team"
     interrupted_finish: bool = False
     api_keys: list[str] | None = None  # None: any key is valid
+    # Which Blocks workspace each key belongs to (unlisted keys: the default one). A session is seen only
+    # with keys of the workspace that created it (another workspace's answers 404, as Blocks does).
+    key_workspaces: dict[str, str] = field(default_factory=dict)
     workspace_url: str = "https://blocks.team/app/sim-workspace/sessions"
     progress_message: str = "Looking at the code…"  # the agent's intermediate message, before its answer
 
@@ -114,6 +117,7 @@ class _Session:
     is_private: bool
     created_at: float
     threads: list[str] = field(default_factory=list)
+    workspace: str = "default"  # the Blocks workspace of the key that created it
 
 
 def default_answer(agent: str, text: str) -> str:
@@ -194,7 +198,7 @@ class BlocksSimulator:
         with self._lock:
             status, body, headers, fault = self._gate(request, key, now)
             if status == 0:
-                status, body = self._route(request, now)
+                status, body = self._route(request, now, self._workspace_of(key))
                 headers = {}
                 if fault is not None:  # the work is done, but the client is told otherwise
                     status, body = fault.status, fault.body
@@ -232,10 +236,18 @@ class BlocksSimulator:
                 return fault.status, fault.body, headers, None
         return 0, None, {}, None
 
-    def _route(self, request: Request, now: float) -> tuple[int, Any]:
+    def _workspace_of(self, key: str | None) -> str:
+        return self.config.key_workspaces.get(key or "", "default")
+
+    def _route(self, request: Request, now: float, workspace: str) -> tuple[int, Any]:
         path, method = request.path, request.method
         if path == "/rest/v1/sessions" and method == "POST":
-            return self._create(request.json(), now)
+            return self._create(request.json(), now, workspace)
+        session_path = _SESSION_PATH.match(path) or _MESSAGES_PATH.match(path) or _THREAD_PATH.match(path)
+        if session_path:
+            found = self.sessions.get(session_path.group(1))
+            if found is not None and found.workspace != workspace:
+                return 404, {"error": "Not found", "code": "NOT_FOUND"}  # another workspace's session
         if (match := _SESSION_PATH.match(path)) and method == "GET":
             return self._get_session(match.group(1))
         if (match := _MESSAGES_PATH.match(path)) and method == "POST":
@@ -246,7 +258,7 @@ class BlocksSimulator:
             return self._list(match.group(1), match.group(2), request.query, now)
         return 404, {"error": "Not found", "code": "NOT_FOUND"}
 
-    def _create(self, body: Any, now: float) -> tuple[int, Any]:
+    def _create(self, body: Any, now: float, workspace: str = "default") -> tuple[int, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("message"), str) or not body["message"]:
             return self._invalid("message is required")
         chosen = [k for k in ("agent_id", "agent_name", "profile") if body.get(k)]
@@ -255,7 +267,7 @@ class BlocksSimulator:
         agent = str(body.get("agent_name") or "custom")
         if body.get("agent_name") and agent not in CORE_AGENTS:
             return self._invalid(f"Unknown agent_name: {agent}")
-        session = _Session(str(uuid.uuid4()), agent, bool(body.get("is_private")), now)
+        session = _Session(str(uuid.uuid4()), agent, bool(body.get("is_private")), now, workspace=workspace)
         self.sessions[session.id] = session
         thread = self._start_thread(session, body["message"], now)
         return 200, self._session_json(session, thread)

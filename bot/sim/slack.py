@@ -172,7 +172,8 @@ class SlackStub:
         params = request.params()
         token = (request.header("authorization") or "").removeprefix("Bearer ").strip()
         with self._lock:
-            call: dict[str, Any] = {"method": method, "params": params, "at": self.clock()}
+            # The token too (its hash would do; the stub is for tests): which workspace's token was used.
+            call: dict[str, Any] = {"method": method, "params": params, "at": self.clock(), "token": token}
             self.calls.append(call)
             status, body, headers = self._answer(method, params, token)
             call["ok"] = bool(body.get("ok"))

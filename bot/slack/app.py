@@ -15,34 +15,61 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.logs import Throttle, log_context
 from bot.slack.events import classify
 from bot.turns.intake import InboundEvent, Recorded
-from bot.workspace import Delivery, Workspace
+from bot.workspace import Delivery
 
 logger = logging.getLogger(__name__)
+Includes = Callable[[str, "str | None"], bool]
 
 Recorder = Callable[[InboundEvent], Recorded]
 RECORD = "record"
 
 
-def create_app(settings: Settings, *, client: WebClient, record: Recorder, workspace: Workspace) -> App:
+def create_app(
+    settings: Settings,
+    *,
+    client: WebClient,
+    record: Recorder,
+    includes: Includes,
+    oauth_settings: OAuthSettings | None = None,
+    remove_workspace: Callable[[dict[str, Any]], None] | None = None,
+) -> App:
+    """The Bolt app. `includes(team, enterprise)`: whether this deployment serves that workspace (the
+    installed one, or, installed from Slack, any with an installation). With `oauth_settings`, Bolt finds
+    each event's token in the installation store and serves the install pages; `remove_workspace` is
+    called (before Slack is answered) when a workspace uninstalls the app or revokes its token."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-requests-are-not-signed",
         request_verification_enabled=not settings.socket_mode,
         process_before_response=True,
         # Listeners do one short insert; they never need more than Bolt's pool.
-        token_verification_enabled=True,
+        token_verification_enabled=oauth_settings is None,
         attaching_conversation_kwargs_enabled=False,
+        oauth_settings=oauth_settings,
     )
     errors = Throttle(logger)
-    listener = _make_listener(settings, record, workspace, errors)
+    listener = _make_listener(settings, record, includes, errors)
     app.event("app_mention")(listener)
     app.event("message")(listener)  # every subtype: edits, deletes, joins are answered 200 and dropped
+    if remove_workspace is not None:
+
+        def removed(body: dict[str, Any]) -> None:
+            remove_workspace(body)
+
+        def revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
+            tokens = event.get("tokens") or {}
+            if isinstance(tokens, dict) and tokens.get("bot"):
+                remove_workspace(body)  # the bot's token is gone: the workspace cannot be served
+
+        app.event("app_uninstalled")(removed)
+        app.event("tokens_revoked")(revoked)
     # Anything else Slack sends (reactions, app_home_opened, future subscriptions) is acknowledged:
     # a 404 would make Slack retry it and count toward disabling the subscription.
     app.event(re.compile(r".*"))(_acknowledge)
@@ -62,14 +89,14 @@ def _recording_failed(errors: Throttle) -> Callable[..., BoltResponse]:
 
 
 def _make_listener(
-    settings: Settings, record: Recorder, workspace: Workspace, errors: Throttle
+    settings: Settings, record: Recorder, includes: Includes, errors: Throttle
 ) -> Callable[..., None]:
     foreign = ForeignTeams()
 
     def record_message(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
         """Record the message if it is for the agent; the worker does everything else."""
         delivery = Delivery.of(body)
-        if delivery is None or not workspace.includes(delivery.home.team_id, delivery.home.enterprise_id):
+        if delivery is None or not includes(delivery.home.team_id, delivery.home.enterprise_id):
             foreign.seen(delivery.home.team_id if delivery else "unknown")
             return  # never answered with this workspace's token
         inbound = classify(

@@ -113,6 +113,16 @@ def unavailable(detail: str, attempts: int) -> str:
     )
 
 
+def not_connected(session_url: str | None = None) -> str:
+    text = (
+        "⚠️ No Blocks key is connected for this workspace, so I cannot reach the agent. A workspace admin "
+        "can connect one (`blocks-slack workspaces set-key`, or the bot's App Home); reply here to try "
+        "again once it is."
+    )
+    link = session_link(session_url)
+    return f"{text}\n{link}" if link else text
+
+
 def bot_failed(reason: str) -> str:
     return (
         f"⚠️ Something went wrong on my side and I could not finish this ({neutralize_inline(reason)}). "

@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.slack import messages as text
 from bot.slack.gateway import SlackGateway
-from bot.tenancy import Tenancy
+from bot.tenancy import NOT_CONNECTED, Tenancy
 
 
 @dataclass
@@ -40,11 +40,13 @@ class Runtime:
         slack = self.tenancy.slack(conversation.team_id, conversation.enterprise_id) or self.slack
         wanted = conversation.blocks_key_hash or key_hash
         account = self.tenancy.account(wanted) if wanted else None
-        if account is None and not conversation.blocks_key_hash:
-            usable = self.tenancy.accounts(conversation.team_id, conversation.enterprise_id)
-            account = usable[0] if usable else None
         if account is None:
-            return replace(self, slack=slack)
+            # Not known yet in this process (the workspace's keys load with `accounts`), or gone: then the
+            # session continues on the workspace's keys.
+            usable = self.tenancy.accounts(conversation.team_id, conversation.enterprise_id)
+            account = (self.tenancy.account(wanted) if wanted else None) or (usable[0] if usable else None)
+        if account is None:
+            return replace(self, slack=slack, blocks=NOT_CONNECTED)
         return replace(self, slack=slack, blocks=account.client, budget=account.budget)
 
 

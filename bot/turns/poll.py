@@ -13,6 +13,7 @@ from bot.failpoints import failpoint
 from bot.slack import messages as text
 from bot.slack.errors import SlackError
 from bot.slack.render import fallback_text
+from bot.tenancy import NOT_CONNECTED
 from bot.turns import states
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
@@ -28,6 +29,9 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
     if turn.horizon_at is not None and now >= turn.horizon_at:
         hours = rt.settings.turn_horizon_seconds / 3600
         show_notice(lease, now, text.gave_up(round(hours, 2), conversation.session_url), states.EXPIRED)
+        return
+    if rt.blocks is NOT_CONNECTED:  # the workspace's keys were removed while the agent worked
+        show_notice(lease, now, text.not_connected(conversation.session_url), states.FAILED)
         return
     try:
         snapshot = rt.blocks.read_thread(session_id=conversation.session_id, thread_id=turn.blocks_thread_id)

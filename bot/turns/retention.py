@@ -94,23 +94,23 @@ def purge(
     return cleared
 
 
-def hold(conn: Connection, holder: str, now: float, seconds: float) -> bool:
-    """Take the purge lease until `now + seconds`, or extend it if `holder` has it; False while another
-    replica holds it."""
-    insert_ignoring_conflict(conn, JobLease, {"name": LEASE_NAME, "holder": None, "held_until": 0.0})
+def hold(conn: Connection, holder: str, now: float, seconds: float, *, name: str = LEASE_NAME) -> bool:
+    """Take the job lease `name` (the purge's by default) until `now + seconds`, or extend it if `holder`
+    has it; False while another replica holds it."""
+    insert_ignoring_conflict(conn, JobLease, {"name": name, "holder": None, "held_until": 0.0})
     result = conn.execute(
         update(JobLease)
-        .where(JobLease.name == LEASE_NAME, or_(JobLease.holder == holder, JobLease.held_until <= now))
+        .where(JobLease.name == name, or_(JobLease.holder == holder, JobLease.held_until <= now))
         .values(holder=holder, held_until=now + seconds)
     )
     return result.rowcount == 1
 
 
-def release(conn: Connection, holder: str) -> None:
+def release(conn: Connection, holder: str, *, name: str = LEASE_NAME) -> None:
     """Done: the next run (of any replica) need not wait for the lease to expire."""
     conn.execute(
         update(JobLease)
-        .where(JobLease.name == LEASE_NAME, JobLease.holder == holder)
+        .where(JobLease.name == name, JobLease.holder == holder)
         .values(holder=None, held_until=0.0)
     )
 

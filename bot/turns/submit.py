@@ -27,6 +27,7 @@ from bot.slack import messages as text
 from bot.slack.errors import SlackError
 from bot.slack.gateway import ThreadMessage
 from bot.slack.render import fallback_text
+from bot.tenancy import NOT_CONNECTED
 from bot.turns import states
 from bot.turns.best_effort import best_effort
 from bot.turns.compose import Authored, compose
@@ -61,6 +62,10 @@ def run_submit(rt: Runtime, lease: Lease, view: TurnView) -> None:
         show_notice(lease, rt.clock(), notice, states.FAILED)
         return
 
+    if rt.blocks is NOT_CONNECTED:
+        # Nothing is sent anywhere: the thread hears who can fix it, and a reply after that tries again.
+        show_notice(lease, rt.clock(), text.not_connected(), states.FAILED)
+        return
     # Everything Slack must tell us comes first: a Slack error after "sending" would read as a request
     # that may have reached Blocks.
     is_private = _is_private(rt, view) if conversation.session_id is None else False

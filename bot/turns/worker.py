@@ -126,11 +126,16 @@ class Worker:
         tenancy = self.rt.tenancy
         if tenancy is None:
             return self.rt.budget.key_hash, self.rt.budget
-        account = tenancy.account(candidate.key_hash) if candidate.key_hash else None
+        wanted = candidate.key_hash
+        account = tenancy.account(wanted) if wanted else None
         if account is None:
-            usable = tenancy.accounts(candidate.team_id, candidate.enterprise_id)
-            account = roomiest(conn, usable, now, turn=next(self._new_sessions))
-        return None if account is None else (account.key_hash, account.budget)
+            usable = tenancy.accounts(candidate.team_id, candidate.enterprise_id)  # loads them
+            account = tenancy.account(wanted) if wanted else None
+            account = account or roomiest(conn, usable, now, turn=next(self._new_sessions))
+        if account is None:
+            return None
+        account.budget.ensure(conn, now)  # a workspace key used for the first time: its budget, full
+        return account.key_hash, account.budget
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
