@@ -432,7 +432,8 @@ def test_a_failed_purge_is_logged_and_the_next_run_tries_again(
     old = finished_turn(engine, ended=NOW - 40 * DAY)
     worker = make_worker(clock=lambda: NOW)
     real = retention.purge
-    failures = iter([OperationalError("UPDATE job_leases", {}, Exception("database is locked")), KeyError("bug")])
+    away = OperationalError("UPDATE job_leases", {}, Exception("database is locked"))
+    failures = iter([away, KeyError("bug")])
 
     def failing(*args: Any, **kwargs: Any) -> int:
         raise next(failures)
