@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.clairvoyant import clairvoyant
 from bench.measure import SideResult, percentile
 from bench.model import ORDERS, replay
-from bench.scenarios import Load, compare, intake, memory, replicas
+from bench.scenarios import Load, compare, intake, keys, memory, replicas
 from bench.workload import TurnSpec, workload
 from bot.blocks.budget import BudgetPolicy
 from bot.config import Settings
@@ -32,6 +32,9 @@ FULL = {
     # ×10, not more: a claim and a request take real milliseconds, which compression multiplies.
     "light": Load(running=8, minutes=60, scale=10),
     "heavy": Load(running=200, minutes=20, scale=10),
+    # 1, 2 and 3 keys on one process: a load that one key cannot poll promptly (and Slack's Tier 3 can
+    # still carry its answers: the heavy load's 50 a minute outgrow the workspace's 42 edits a minute).
+    "keys": Load(running=120, minutes=10, scale=10),
     # The heavy load again, now on three processes: the key is shared and the target is the same.
     "replicas": Load(running=200, minutes=20, scale=10),
     "intake": 2000,
@@ -42,6 +45,8 @@ FULL = {
 QUICK = {
     "light": Load(running=8, minutes=8, scale=60),
     "heavy": Load(running=40, minutes=4, scale=60),
+    # At ×60 three keys of 100 would be 260 requests a real second: keys of 30 a minute, a load to match.
+    "keys": Load(running=40, minutes=8, scale=60, blocks_limit=30),
     "replicas": Load(running=20, minutes=3, scale=60),
     "intake": 1000,
     "memory": 2000,
@@ -78,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     runners: dict[str, Callable[[], None]] = {
         "light": lambda: _compare_section(emit, "light", plan["light"]),  # type: ignore[arg-type]
         "heavy": lambda: _compare_section(emit, "heavy", plan["heavy"]),  # type: ignore[arg-type]
+        "keys": lambda: _keys_section(emit, plan["keys"]),  # type: ignore[arg-type]
         "replicas": lambda: _replicas_section(emit, plan["replicas"], args.postgres),  # type: ignore[arg-type]
         "intake": lambda: _intake_section(emit, int(plan["intake"])),  # type: ignore[call-overload]
         "memory": lambda: _memory_section(emit, int(plan["memory"])),  # type: ignore[call-overload]
@@ -165,6 +171,68 @@ def _cycles(emit: Callable[[str], None], side: SideResult, load: Load) -> None:
             f"- whatever order a bridge polls in, at one point {floor.never_polled} turns were created and "
             "not yet polled once: every turn needs a poll, and the key leaves fewer polls than turns arrive"
         )
+
+
+def _keys_section(emit: Callable[[str], None], load: Load) -> None:
+    emit(
+        f"\n## keys: one process with 1, 2 and 3 Blocks keys; {load.running:g} turns running on average, "
+        f"arrivals for {load.minutes:g} min (time ×{load.scale:g})\n"
+    )
+    budget = BudgetPolicy.for_limit(load.blocks_limit, DEFAULTS.blocks_rate_headroom)
+    per_key = 60 * budget.refill_per_second
+    emit(
+        "The same load each time, against fresh simulators: every key has its own limit "
+        f"({load.blocks_limit} requests in any 60 s) and its own budget ({per_key:.0f} a minute). Requests "
+        "a minute are counted in the second half of the arrivals (past the ramp from no turn running), from "
+        "the simulator's log by key.\n"
+    )
+    sides = keys(load)
+    emit(
+        "| keys | delivered | Blocks 429s | sessions per key | requests a minute per key, mean / max "
+        "| busiest 60 s of a key | requests a minute, all keys | polls a minute | added p50 / p95 / max "
+        "| Slack 429s |"
+    )
+    emit("|---|---|---|---|---|---|---|---|---|---|")
+    for side in sides:
+        rates = [use.per_minute for use in side.keys]
+        emit(
+            f"| {len(side.keys)} | {side.delivered}/{side.turns} | {side.blocks_429s} | "
+            f"{' / '.join(str(use.sessions) for use in side.keys)} | "
+            f"{statistics.mean(rates):.1f} / {max(rates):.1f} | {max(use.busiest for use in side.keys)} | "
+            f"{sum(rates):.1f} | {sum(use.polls_per_minute for use in side.keys):.1f} | "
+            f"{_triple(side.added_short + side.added_long)} | {side.slack_ratelimited} |"
+        )
+    emit("")
+    for line in _keys_verdict(sides, per_key, load.blocks_limit):
+        emit(f"- {line}")
+
+
+def _keys_verdict(sides: list[SideResult], per_key: float, limit: int) -> list[str]:
+    """The throughput ratios (Blocks requests a minute, all keys, against one key), and whether capacity
+    grew in proportion: within 10% of the number of keys, no 429, no key over its limit, every turn
+    delivered."""
+    one = sides[0]
+    base = sum(use.per_minute for use in one.keys)
+    ratios = [(len(side.keys), sum(use.per_minute for use in side.keys) / base) for side in sides[1:]]
+    short = [f"{count} keys" for count, ratio in ratios if ratio < 0.9 * count]
+    sound = all(
+        side.blocks_429s == 0 and side.delivered == side.turns and max(u.busiest for u in side.keys) <= limit
+        for side in sides
+    )
+    shown = ", ".join(f"{count} keys ÷ 1 key = {ratio:.2f}" for count, ratio in ratios)
+    if short or not sound:
+        reasons = [f"{', '.join(short)} short of their share"] if short else []
+        reasons += [] if sound else ["a 429, a key over its limit or a turn not delivered"]
+        verdict = f"capacity does **not** grow in proportion to the keys ({'; '.join(reasons)})"
+    else:
+        verdict = "capacity grows in proportion to the keys"
+    p95 = [(len(side.keys), _p95_all(side)) for side in sides]
+    return [
+        f"throughput, Blocks requests a minute, all keys: {shown}; {verdict}. Each key's "
+        f"budget is {per_key:.0f} a minute; one key used {base:.1f}",
+        "p95 added latency: "
+        + ", ".join(f"{count} key{'' if count == 1 else 's'} {value:.0f} s" for count, value in p95),
+    ]
 
 
 def _replicas_section(emit: Callable[[str], None], load: Load, database_url: str) -> None:

@@ -4,13 +4,29 @@ latency a bridge adds (answer visible in Slack minus answer available in Blocks)
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.workload import TurnSpec
 from bot.sim.blocks import BlocksSimulator
 from bot.sim.slack import SlackStub
 
 ANSWER = re.compile(r"ANSWER\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """What one Blocks key was asked, read off the simulator's log (entries carry their key)."""
+
+    key: str
+    sessions: int  # sessions it created
+    # Counted in the second half of the arrivals (the load at its level, past the ramp from none running):
+    requests: int
+    per_minute: float  # the same, a simulated minute
+    polls_per_minute: float  # of which reads that succeeded
+    busiest: int  # most requests in any window (the key's limit applies to this), the whole run
+    rate_limited: int  # 429s, the whole run
 
 
 @dataclass
@@ -25,6 +41,7 @@ class SideResult:
     added_long: list[float] = field(default_factory=list)
     added_long_fraction: list[float] = field(default_factory=list)  # added / duration, longer turns
     slack_ratelimited: int = 0
+    keys: list[KeyUse] = field(default_factory=list)  # one per Blocks key that was sent, by key
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -51,6 +68,10 @@ def collect(
         slack_ratelimited=slack.rate_limited_calls,
     )
     _load_while_arriving(result, specs, blocks, scale)
+    arriving = _arrival_window(specs, blocks, scale)
+    if arriving is not None:
+        start, end = arriving
+        result.keys = key_use(blocks.log, start=(start + end) / 2, end=end, scale=scale)
     for spec in specs:
         if spec.index not in visible or spec.index not in available:
             continue
@@ -68,11 +89,11 @@ def _load_while_arriving(
 ) -> None:
     """Poll requests a minute, and turns the bridge was polling (created, answer not yet found by a poll),
     on average while requests kept arriving: the two figures a round-robin cycle is made of."""
-    created = _created_at(blocks)
-    if not created or not specs:
+    arriving = _arrival_window(specs, blocks, scale)
+    if arriving is None:
         return
-    start = min(created.values())
-    end = start + specs[-1].arrives_at / scale
+    start, end = arriving
+    created = _created_at(blocks)
     polls = sum(
         1 for e in blocks.log if e["method"] == "GET" and start <= e["at"] <= end and e["status"] == 200
     )
@@ -83,6 +104,62 @@ def _load_while_arriving(
     )
     result.extra["polls_per_minute"] = polls / minutes if minutes else 0.0
     result.extra["polled"] = polling_seconds / (end - start) if end > start else 0.0
+
+
+def _arrival_window(
+    specs: list[TurnSpec], blocks: BlocksSimulator, scale: float
+) -> tuple[float, float] | None:
+    """While requests kept arriving, in the simulator's clock: from the first session created to the last
+    arrival."""
+    created = _created_at(blocks)
+    if not created or not specs:
+        return None
+    start = min(created.values())
+    return start, start + specs[-1].arrives_at / scale
+
+
+def key_use(log: Sequence[Mapping[str, Any]], *, start: float, end: float, scale: float) -> list[KeyUse]:
+    """Per key (sorted): sessions created, requests (and successful reads) a simulated minute between
+    `start` and `end` (the simulator's clock), the busiest simulated minute and the 429s over the whole
+    log."""
+    minutes = (end - start) * scale / 60
+    stamps: dict[str, list[float]] = {}
+    for entry in log:
+        stamps.setdefault(str(entry["key"]), []).append(float(entry["at"]))
+    found = []
+    for key in sorted(stamps):
+        entries = [entry for entry in log if str(entry["key"]) == key]
+        counted = [entry for entry in entries if start <= entry["at"] <= end]
+        polls = sum(1 for entry in counted if entry["method"] == "GET" and entry["status"] == 200)
+        found.append(
+            KeyUse(
+                key=key,
+                sessions=sum(
+                    1
+                    for entry in entries
+                    if entry["method"] == "POST"
+                    and entry["path"] == "/rest/v1/sessions"
+                    and entry["status"] == 200
+                ),
+                requests=len(counted),
+                per_minute=len(counted) / minutes if minutes > 0 else 0.0,
+                polls_per_minute=polls / minutes if minutes > 0 else 0.0,
+                busiest=busiest(stamps[key], 60 / scale),
+                rate_limited=sum(1 for entry in entries if entry["status"] == 429),
+            )
+        )
+    return found
+
+
+def busiest(stamps: Sequence[float], window: float) -> int:
+    """The most stamps in any `window`-long span (a sliding window)."""
+    ordered = sorted(stamps)
+    best, first = 0, 0
+    for last, stamp in enumerate(ordered):
+        while ordered[first] <= stamp - window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
 
 
 def _found_at(blocks: BlocksSimulator) -> dict[int, float]:

@@ -1,4 +1,5 @@
-"""The scenarios: light and heavy (blocks-slack beside the naive baseline), replicas, intake, memory."""
+"""The scenarios: light and heavy (blocks-slack beside the naive baseline), keys, replicas, intake,
+memory."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class Load:
     minutes: float
     scale: float
     seed: int = 1
+    blocks_limit: int = 100  # Blocks requests a minute per key
 
     @property
     def drain(self) -> float:
@@ -56,6 +58,23 @@ def compare(load: Load) -> list[SideResult]:
     naive = run_naive(specs, load.scale, drain=load.drain)
     bot = run_bot(specs, load.scale, drain=load.drain)
     return [naive, bot]
+
+
+def keys(load: Load, counts: tuple[int, ...] = (1, 2, 3)) -> list[SideResult]:
+    """The same seeded load on one `serve` process with 1, 2 and 3 Blocks keys, each against fresh
+    simulators (which count every key's requests in its own window)."""
+    specs = workload(running=load.running, minutes=load.minutes, seed=load.seed)
+    return [
+        run_bot(
+            specs,
+            load.scale,
+            drain=load.drain,
+            keys=count,
+            blocks_limit=load.blocks_limit,
+            name=f"{count} key{'' if count == 1 else 's'}",
+        )
+        for count in counts
+    ]
 
 
 def replicas(load: Load, database_url: str) -> SideResult:

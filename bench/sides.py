@@ -15,7 +15,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,11 +47,12 @@ class Sims:
 
 
 @contextmanager
-def simulators(scale: float) -> Iterator[Sims]:
-    """Both simulators enforcing their limits in compressed time: Blocks 100 requests in any 60 s window
-    (no Retry-After), Slack Tier 3 at 50 a minute and about one post a second per channel."""
+def simulators(scale: float, *, blocks_limit: int = 100) -> Iterator[Sims]:
+    """Both simulators enforcing their limits in compressed time: Blocks `blocks_limit` requests per key in
+    any 60 s window (no Retry-After), Slack Tier 3 at 50 a minute and about one post a second per
+    channel."""
     minute = 60 / scale
-    blocks = BlocksSimulator(SimConfig(rate_limit=100, rate_window=minute, retry_after=None))
+    blocks = BlocksSimulator(SimConfig(rate_limit=blocks_limit, rate_window=minute, retry_after=None))
     blocks.answer = _bench_answer
     slack = SlackStub()
     slack.limits = {
@@ -78,20 +79,36 @@ def request_text(spec: TurnSpec, scale: float) -> str:
     return f"<@{BOT_USER_ID}> task {spec.index} #delay={spec.duration / scale:.3f}"
 
 
-def run_bot(specs: list[TurnSpec], scale: float, *, drain: float) -> SideResult:
-    """blocks-slack as one `serve` process on SQLite (the default deployment), shipped defaults."""
-    with simulators(scale) as sims, tempfile.TemporaryDirectory() as folder:
+def run_bot(
+    specs: list[TurnSpec],
+    scale: float,
+    *,
+    drain: float,
+    keys: int = 1,
+    blocks_limit: int = 100,
+    name: str = "blocks-slack",
+) -> SideResult:
+    """blocks-slack as one `serve` process on SQLite (the default deployment), shipped defaults; with
+    `keys` Blocks keys (`BLOCKS_API_KEY=k1,k2,…`) of `blocks_limit` requests a minute each."""
+    with simulators(scale, blocks_limit=blocks_limit) as sims, tempfile.TemporaryDirectory() as folder:
         env = {
-            **bot_environment(sims, f"sqlite:///{Path(folder) / 'bench.db'}"),
+            **bot_environment(sims, f"sqlite:///{Path(folder) / 'bench.db'}", keys=bench_keys(keys)),
             "TIME_SCALE": str(scale),
             "LOG_LEVEL": "WARNING",
         }
+        if blocks_limit != 100:
+            env["BLOCKS_RATE_LIMIT_PER_MINUTE"] = str(blocks_limit)
         bot = BotProcess.spawn(env, Path(folder) / "bot.log")
         try:
             _deliver_all(sims, specs, scale, lambda: [bot.url], drain=drain)
         finally:
             bot.stop()
-        return collect("blocks-slack", specs, sims.blocks, sims.slack, scale)
+        return collect(name, specs, sims.blocks, sims.slack, scale)
+
+
+def bench_keys(count: int) -> list[str]:
+    """`count` Blocks keys: the benchmark's one key, then others beside it."""
+    return [BLOCKS_KEY, *(f"{BLOCKS_KEY}-{number}" for number in range(2, count + 1))]
 
 
 def run_replicas(
@@ -128,8 +145,9 @@ def run_replicas(
         return result, replicas
 
 
-def bot_environment(sims: Sims, database_url: str) -> dict[str, str]:
-    """The environment of a bot process pointed at the simulators (this process's, less bot settings)."""
+def bot_environment(sims: Sims, database_url: str, *, keys: Sequence[str] = (BLOCKS_KEY,)) -> dict[str, str]:
+    """The environment of a bot process pointed at the simulators (this process's, less bot settings),
+    with these Blocks keys."""
     prefixes = ("SLACK_", "BLOCKS_", "DATABASE_", "DYNO")
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return {
@@ -137,9 +155,11 @@ def bot_environment(sims: Sims, database_url: str) -> dict[str, str]:
         "SLACK_BOT_TOKEN": SLACK_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": sims.slack_url + "/api/",
-        "BLOCKS_API_KEY": BLOCKS_KEY,
+        "BLOCKS_API_KEY": ",".join(keys),
         "BLOCKS_API_URL": sims.blocks_url,
         "DATABASE_URL": database_url,
+        # Every request of a load comes from one sender (UALICE) standing for a team: no per-person cap.
+        "MAX_RUNNING_TURNS_PER_USER": "0",
     }
 
 
