@@ -56,6 +56,15 @@ ENVIRONMENT = {
     "IDLE_POLL_SECONDS": "an idle worker looks for work recorded elsewhere this often (default 1)",
     "MIGRATE_ON_START": "upgrade the schema at start (default true)",
     "RETENTION_DAYS": "delete message texts and answers this long after a turn ends; 0 keeps (default 30)",
+    "ALLOW_GUESTS": "let workspace guests drive the agent (default false)",
+    "ALLOW_DMS": "the bot answers direct messages (default true)",
+    "ALLOWED_CHANNELS": "only these channels, comma-separated ids (default: every channel it is in)",
+    "ALLOWED_USERS": "only these people (with ALLOWED_USERGROUPS), comma-separated ids (default: all)",
+    "ALLOWED_USERGROUPS": "only members of these user groups, comma-separated ids (default: all)",
+    "CONTINUE_THREADS": "anyone | starter: who may continue a thread (default anyone)",
+    "MAX_RUNNING_TURNS_PER_USER": "running requests per person; 0: no cap (default 5)",
+    "MAX_RUNNING_TURNS_PER_WORKSPACE": "running requests per workspace; 0: no cap (default 0)",
+    "MAX_TURNS_PER_USER_PER_DAY": "requests per person in 24 hours; 0: no cap (default 0)",
     "LOG_LEVEL": "DEBUG | INFO | WARNING | ERROR (default INFO)",
     "LOG_FORMAT": "text | json (default text)",
     "LOG_MESSAGE_BODIES": "let message texts into DEBUG lines, for debugging (default false)",
@@ -98,6 +107,16 @@ class Settings:
     blocks_timeout_seconds: float = 30.0
     private_sessions: bool = False
     allow_external_users: bool = False
+    # Who may drive the agent (see `turns/access.py`).
+    allow_guests: bool = False
+    allow_dms: bool = True
+    allowed_channels: tuple[str, ...] = ()
+    allowed_users: tuple[str, ...] = ()
+    allowed_usergroups: tuple[str, ...] = ()
+    continue_threads: Literal["anyone", "starter"] = "anyone"
+    max_running_per_user: int = 5
+    max_running_per_workspace: int = 0
+    max_turns_per_user_per_day: int = 0
     worker_threads: int = 4
     lease_seconds: float = 120.0
     idle_poll_seconds: float = 1.0
@@ -227,6 +246,19 @@ class Settings:
             blocks_timeout_seconds=reader.number("BLOCKS_TIMEOUT_SECONDS", 30, minimum=0.1),
             private_sessions=reader.flag("PRIVATE_SESSIONS", False),
             allow_external_users=reader.flag("ALLOW_EXTERNAL_USERS", False),
+            allow_guests=reader.flag("ALLOW_GUESTS", False),
+            allow_dms=reader.flag("ALLOW_DMS", True),
+            allowed_channels=reader.ids("ALLOWED_CHANNELS"),
+            allowed_users=reader.ids("ALLOWED_USERS"),
+            allowed_usergroups=reader.ids("ALLOWED_USERGROUPS"),
+            continue_threads=_continue_threads(reader.text("CONTINUE_THREADS", "anyone").lower()),
+            max_running_per_user=int(reader.number("MAX_RUNNING_TURNS_PER_USER", 5, minimum=0, integer=True)),
+            max_running_per_workspace=int(
+                reader.number("MAX_RUNNING_TURNS_PER_WORKSPACE", 0, minimum=0, integer=True)
+            ),
+            max_turns_per_user_per_day=int(
+                reader.number("MAX_TURNS_PER_USER_PER_DAY", 0, minimum=0, integer=True)
+            ),
             worker_threads=int(reader.number("WORKER_THREADS", 4, minimum=1, maximum=64, integer=True)),
             lease_seconds=reader.number("LEASE_SECONDS", 120, minimum=1),
             idle_poll_seconds=reader.number("IDLE_POLL_SECONDS", 1.0, minimum=0.05),
@@ -270,6 +302,14 @@ class Settings:
         )
 
 
+def _continue_threads(value: str) -> Literal["anyone", "starter"]:
+    if value == "anyone":
+        return "anyone"
+    if value == "starter":
+        return "starter"
+    raise ConfigError(f"CONTINUE_THREADS must be 'anyone' or 'starter' (got {value!r})")
+
+
 def _log_format(value: str) -> LogFormat:
     if value == "json":
         return "json"
@@ -284,6 +324,14 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self.env.get(name, "").strip() or default
+
+    def ids(self, name: str) -> tuple[str, ...]:
+        """Comma-separated Slack ids (C…, U…, S…): upper case, no blanks."""
+        found = tuple(part.strip().upper() for part in self.env.get(name, "").split(",") if part.strip())
+        for item in found:
+            if not item.isalnum():
+                raise ConfigError(f"{name} must be Slack ids separated by commas (got {item!r})")
+        return found
 
     def required(self, name: str) -> str:
         value = self.env.get(name, "").strip()

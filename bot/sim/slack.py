@@ -107,6 +107,13 @@ class SlackStub:
             BOT_USER_ID: "blocks",
         }
         self.private_channels: set[str] = set()
+        # users.info flags: guests (`is_restricted`; single-channel guests `is_ultra_restricted` too) and
+        # workspace admins and owners.
+        self.guests: set[str] = set()
+        self.missing_users: set[str] = set()
+        self.admins: set[str] = set()
+        # usergroups.users.list: a user group's members.
+        self.usergroups: dict[str, list[str]] = {}
         # Sent back as `x-oauth-scopes` on the bot token's answers, as Slack does (None: no header).
         self.granted_scopes: list[str] | None = _manifest_scopes()
         self.socket_mode: SocketModeServer | None = None  # set to serve apps.connections.open
@@ -334,10 +341,34 @@ class SlackStub:
 
     def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = str(params.get("user"))
-        if user not in self.users:
+        # Like a workspace, the stub knows every member id it is asked about (named after it) unless told
+        # to forget one.
+        if user in self.missing_users or not (user[:1] in ("U", "W") and user.isalnum()):
             return {"ok": False, "error": "user_not_found"}
-        name = self.users[user]
-        return {"ok": True, "user": {"id": user, "name": name, "profile": {"display_name": name}}}
+        name = self.users.get(user, user.lower())
+        found = {
+            "id": user,
+            "name": name,
+            "profile": {"display_name": name},
+            "is_restricted": user in self.guests,
+            "is_ultra_restricted": False,
+            "is_admin": user in self.admins,
+            "is_owner": False,
+        }
+        return {"ok": True, "user": found}
+
+    def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = str(params.get("usergroup", ""))
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
+
+    def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Seen only by `user`: recorded with the calls (`calls_to("chat.postEphemeral")`), not in the
+        channel's messages."""
+        if not params.get("user") or not params.get("channel"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "message_ts": self._next_ts()}
 
     # -- helpers ------------------------------------------------------------------------------------
 

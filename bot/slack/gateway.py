@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot import metrics
 from bot.slack.documented_errors import DOCUMENTED_CODES
 from bot.slack.errors import (
+    SlackAuthError,
     SlackError,
     SlackRateLimited,
     SlackTransient,
@@ -44,6 +46,16 @@ class ThreadMessage:
 class SlackUser:
     name: str
     enterprise_id: str | None = None  # the author's Enterprise Grid organization, if any
+    is_guest: bool = False  # a multi- or single-channel guest (`is_restricted`)
+    is_admin: bool = False  # a workspace admin or owner
+    known: bool = True  # False: Slack could not say (the name is the id, the flags are guesses)
+    fetched_at: float = 0.0
+    error: str | None = None  # why Slack could not say
+    may_pass: bool = False  # that error may pass (Slack's 5xx, a rate limit, the network)
+
+
+# User facts (a guest, an admin) can change: they are asked again after this long.
+USER_CACHE_SECONDS = 600.0
 
 
 class SlackGateway:
@@ -68,6 +80,23 @@ class SlackGateway:
             self._held.method = None
 
     # -- messages -----------------------------------------------------------------------------------
+
+    def post_ephemeral(self, *, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+        """A message only `user` sees (an explanation of why the bot will not do what they asked)."""
+        self._pace("chat.postEphemeral", channel, essential=True)
+        self._call(
+            "chat.postEphemeral",
+            self.client.chat_postEphemeral,
+            channel=channel,
+            user=user,
+            text=text,
+            thread_ts=thread_ts,
+        )
+
+    def usergroup_members(self, group_id: str) -> frozenset[str]:
+        """The members of a user group (`usergroups.users.list`)."""
+        users = self._call("usergroups.users.list", self.client.usergroups_users_list, usergroup=group_id)
+        return frozenset(str(u) for u in users.get("users") or [])
 
     def post(
         self,
@@ -190,21 +219,37 @@ class SlackGateway:
         """Display name for `@name`, cached; falls back to the id when Slack cannot tell."""
         return self.user(user_id).name
 
+    def forget_users(self) -> None:
+        """Ask Slack again about everyone (tests; an admin changed someone's role)."""
+        with self._names_lock:
+            self._users.clear()
+
     def user(self, user_id: str) -> SlackUser:
         """Who a user is (`users.info`), cached; the id as name when Slack cannot tell."""
+        now = time.monotonic()
         with self._names_lock:
-            if user_id in self._users:
+            cached = self._users.get(user_id)
+            if cached is not None and now - cached.fetched_at < USER_CACHE_SECONDS:
                 self._users.move_to_end(user_id)
-                return self._users[user_id]
+                return cached
         try:
             user = self._call("users.info", self.client.users_info, user=user_id).get("user") or {}
         except SlackError as exc:
             logger.info("users.info for %s failed (%s); using the id", user_id, exc.error)
-            return SlackUser(name=user_id)
+            may_pass = isinstance(exc, SlackTransient | SlackRateLimited | SlackAuthError) and not (
+                isinstance(exc, SlackTransient) and exc.unknown
+            )
+            return SlackUser(name=user_id, known=False, error=exc.error, may_pass=may_pass)
         profile = user.get("profile") or {}
         name = profile.get("display_name") or profile.get("real_name") or user.get("name") or user_id
         enterprise = (user.get("enterprise_user") or {}).get("enterprise_id")
-        found = SlackUser(name=str(name), enterprise_id=str(enterprise) if enterprise else None)
+        found = SlackUser(
+            name=str(name),
+            enterprise_id=str(enterprise) if enterprise else None,
+            is_guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+            is_admin=bool(user.get("is_admin") or user.get("is_owner")),
+            fetched_at=now,
+        )
         with self._names_lock:
             self._users[user_id] = found
             if len(self._users) > 5000:

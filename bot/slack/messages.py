@@ -123,6 +123,11 @@ def not_connected(session_url: str | None = None) -> str:
     return f"{text}\n{link}" if link else text
 
 
+def refused(reason: str) -> str:
+    """Ephemeral (only its author sees it): why the bot did not send their message to the agent."""
+    return f"⛔ I did not send this to the agent: {reason}."
+
+
 def bot_failed(reason: str) -> str:
     return (
         f"⚠️ Something went wrong on my side and I could not finish this ({neutralize_inline(reason)}). "

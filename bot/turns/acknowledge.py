@@ -3,15 +3,18 @@ the note in an interrupted turn's placeholder."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import exists, select, update
 
 from bot.db.models import InboundMessage
 from bot.failpoints import failpoint
 from bot.slack import messages as text
 from bot.turns import states
-from bot.turns.best_effort import Decorations
+from bot.turns.access import REFUSED, check_author
+from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView
-from bot.turns.finish import lock_conversation
+from bot.turns.finish import finish, lock_conversation
 from bot.turns.lease import Lease
 from bot.turns.posting import post_once
 
@@ -42,13 +45,16 @@ def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
 
 
 def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
-    """👀 on every message of the turn, then the placeholder reply that will become the answer."""
+    """👀 on every message of the turn, then the placeholder reply that will become the answer; first,
+    whether its requester may drive the agent at all (see `access`)."""
+    turn = view.turn
+    if turn.placeholder_state == "none" and not _admit(rt, lease, view):
+        return
     decorations = Decorations(rt, view)
     for message in view.messages:
         decorations.react(message.ts, text.EYES)
         if message.queued:
             decorations.unreact(message.ts, text.INBOX)
-    turn = view.turn
     if turn.placeholder_state != "posted":
         ts = post_once(
             rt,
@@ -75,3 +81,48 @@ def run_close(rt: Runtime, lease: Lease, view: TurnView) -> None:
         decorations.unreact(message.ts, text.EYES)
         decorations.react(message.ts, text.STOPPED)
     lease.release(rt.clock(), next_run_at=None, step=states.DONE)
+
+
+def _admit(rt: Runtime, lease: Lease, view: TurnView) -> bool:
+    """Check every author of the turn (a merged batch may have several) before anything is shown. Those
+    refused hear why, in a message only they see, and their messages stay out of what the agent gets
+    (`allowed_messages`); the requester's caps count too. When nobody is left, the turn ends here and
+    nothing reaches Blocks; whoever sends again later is checked again (a cap may have freed)."""
+    turn = view.turn
+    authors = list(dict.fromkeys([turn.requested_by, *(m.user_id for m in view.messages)]))
+    admitted = []
+    for author in authors:
+        reason = check_author(rt, view, author, caps=author == turn.requested_by)
+        if reason is None:
+            admitted.append(author)
+        else:
+            tell_refused(rt, view, author, reason)
+    if not admitted:
+        finish(lease, view.conversation.id, rt.clock(), REFUSED)
+        return False
+    if admitted[0] != turn.requested_by:
+        lease.save(rt.clock(), requested_by=admitted[0])  # the late-answer mention and the audit name them
+    return True
+
+
+def allowed_messages(rt: Runtime, view: TurnView) -> list[InboundMessage]:
+    """The turn's messages whose authors may drive the agent (they were told at the start otherwise)."""
+    verdicts = {
+        author: check_author(rt, view, author, caps=False) is None
+        for author in {m.user_id for m in view.messages}
+    }
+    return [m for m in view.messages if verdicts[m.user_id]]
+
+
+def tell_refused(rt: Runtime, view: TurnView, user_id: str, reason: str) -> None:
+    best_effort(
+        view,
+        "the refusal",
+        partial(
+            rt.slack.post_ephemeral,
+            channel=view.channel,
+            user=user_id,
+            text=text.refused(reason),
+            thread_ts=view.thread_ts,
+        ),
+    )

@@ -29,6 +29,7 @@ from bot.slack.gateway import ThreadMessage
 from bot.slack.render import fallback_text
 from bot.tenancy import NOT_CONNECTED
 from bot.turns import states
+from bot.turns.acknowledge import allowed_messages
 from bot.turns.best_effort import best_effort
 from bot.turns.compose import Authored, compose
 from bot.turns.context import Runtime, TurnView
@@ -242,7 +243,10 @@ def _is_private(rt: Runtime, view: TurnView) -> bool:
 
 
 def _compose(rt: Runtime, view: TurnView) -> str:
-    authored = [Authored(m.user_id, m.text, m.files_json) for m in view.messages]
+    # A merged batch may hold replies of people who may not drive the agent (a guest in the thread):
+    # theirs stay out (they were told when the turn started).
+    allowed = allowed_messages(rt, view)
+    authored = [Authored(message.user_id, message.text, message.files_json) for message in allowed]
     history: list[Authored] = []
     left_out = 0
     is_first_turn = view.conversation.session_id is None

@@ -39,8 +39,10 @@ DECORATIONS = (
     "reactions.remove",
     "conversations.replies",
     "conversations.info",
-    "users.info",
 )
+# Who the person is (a guest?) decides whether their message may reach the agent at all: when Slack will
+# not say, the turn is refused (the person told why), never sent on a guess.
+GATES = ("users.info",)
 # An error no documentation names, and a server error: they must end too.
 UNDOCUMENTED = ("an_error_slack_added_last_week", "http_500")
 _channels = itertools.count(1)
@@ -79,6 +81,8 @@ def _run_with_fault(bot: DrivenBot, method: str, code: str) -> tuple[Turn, list[
         bot.slack.inject(method, "internal_error", count=10**9, http_status=500)
     else:  # a rate limit that never lifts asks for a minute each time (Slack's last seconds)
         bot.slack.inject(method, code, count=10**9, retry_after=60)
+    if method in GATES:
+        bot.worker.rt.slack.forget_users()  # what Slack says now, not what it said to an earlier case
     try:
         bot.mention(channel, "UALICE", "can you check?", thread=top)
         bot.run()
@@ -107,6 +111,8 @@ def test_every_documented_slack_error_leads_to_an_end_the_thread_shows(
     assert len(answers) <= 1, "never a doubled answer"
     if method in DECORATIONS:
         assert turn.outcome == states.ANSWERED and len(answers) == 1, "a decoration never costs the answer"
+    elif method in GATES:
+        assert turn.outcome == "refused" and sessions == 0 and answers == [], "refused, never sent on a guess"
     elif method == "chat.postMessage":
         # No placeholder, no work: the bot never starts what the person cannot see.
         assert turn.outcome == states.UNDELIVERABLE and sessions == 0 and replies == []
