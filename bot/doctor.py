@@ -24,6 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -32,7 +33,10 @@ from bot.blocks.keys import key_hash, key_label
 from bot.config import ConfigError, Settings
 from bot.db import migrate
 from bot.db.engine import make_engine, normalize_database_url
+from bot.db.models import SlackBot
 from bot.logs import Scrubber
+from bot.oauth.store import DatabaseInstallationStore
+from bot.secrets_at_rest import UnreadableSecret, Vault
 
 MANIFEST_PATH = Path(__file__).resolve().parents[1] / "manifest.yml"
 # Doctor is run by a person waiting for it: a database or Slack that has not answered by then is a finding.
@@ -53,7 +57,14 @@ _TOKEN_ERRORS = frozenset(
     }
 )
 # Variables that hold secrets: their values are scrubbed from every line, even when settings are invalid.
-_SECRET_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "BLOCKS_API_KEY")
+_SECRET_VARIABLES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "BLOCKS_API_KEY",
+    "SLACK_CLIENT_SECRET",
+    "BLOCKS_SLACK_ENCRYPTION_KEY",
+)
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 _VARIABLE = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
 
@@ -203,7 +214,10 @@ def _migration_state(url: str, current: set[str]) -> CheckResult:
 
 def check_slack(settings: Settings, manifest: Path = MANIFEST_PATH) -> list[CheckResult]:
     """The bot token (`auth.test`), then the scopes Slack says it has against those manifest.yml asks
-    for. One request: Slack lists a token's scopes in the `x-oauth-scopes` header of every answer."""
+    for. One request: Slack lists a token's scopes in the `x-oauth-scopes` header of every answer.
+    Installed from Slack, every installation's token is checked the same way."""
+    if settings.oauth:
+        return check_installations(settings, manifest)
     client = WebClient(
         token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS
     )
@@ -259,6 +273,60 @@ def check_socket_mode(settings: Settings) -> list[CheckResult]:
     except (SlackClientError, OSError) as exc:
         return [_slack_unreachable("socket mode token", settings, exc)]
     return [passed("socket mode token", "valid: Slack hands out Socket Mode connections for it")]
+
+
+def check_installations(settings: Settings, manifest: Path = MANIFEST_PATH) -> list[CheckResult]:
+    """OAuth mode: each installed workspace's bot token, as the worker will use it."""
+    engine = make_engine(settings.database_url)
+    try:
+        store = DatabaseInstallationStore(
+            engine, Vault.from_env_value(settings.encryption_key), client_id=settings.slack_client_id
+        )
+        with engine.connect() as conn:
+            owners = conn.execute(
+                select(SlackBot.enterprise_id, SlackBot.team_id)
+                .where(SlackBot.client_id == settings.slack_client_id)
+                .distinct()
+            ).all()
+        if not owners:
+            return [passed("installations", "none yet: send admins to /slack/install")]
+        return [_installation_result(settings, store, e, t, manifest) for e, t in owners]
+    except UnreadableSecret:
+        return [
+            failed(
+                "installations",
+                "the stored tokens cannot be decrypted",
+                "BLOCKS_SLACK_ENCRYPTION_KEY must include the key they were stored with "
+                "(new,old while rotating)",
+            )
+        ]
+    finally:
+        engine.dispose()
+
+
+def _installation_result(
+    settings: Settings,
+    store: DatabaseInstallationStore,
+    enterprise_id: str | None,
+    team_id: str | None,
+    manifest: Path,
+) -> CheckResult:
+    name = f"installation {team_id or enterprise_id}"
+    bot = store.find_bot(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=team_id is None)
+    if bot is None or not bot.bot_token:
+        return failed(name, "no bot token stored", "reinstall the app there from /slack/install")
+    client = WebClient(token=bot.bot_token, base_url=settings.slack_api_url, timeout=SLACK_TIMEOUT_SECONDS)
+    try:
+        response = client.auth_test()
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        return failed(name, f"Slack says {error}", "reinstall the app there from /slack/install")
+    except (SlackClientError, OSError) as exc:
+        return _slack_unreachable(name, settings, exc)
+    scopes = check_scopes(_header(response.headers, "x-oauth-scopes"), manifest)
+    if not scopes.ok:
+        return failed(name, scopes.detail, "reinstall the app there from /slack/install to grant them")
+    return passed(name, f"token valid for {bot.team_name or team_id or enterprise_id}, scopes granted")
 
 
 def _slack_fix(variable: str, error: str) -> str:
@@ -350,6 +418,8 @@ def shown_key(key: str) -> str:
 def check_blocks_keys(settings: Settings) -> list[CheckResult]:
     """One request per key (from that key's budget) that tells a refused key from Blocks being away."""
     keys = blocks_keys(settings.blocks_api_key)
+    if not keys and settings.oauth:
+        return [passed("blocks key", "no fallback key: each workspace connects its own (workspaces set-key)")]
     if not keys:
         return [failed("blocks key", "BLOCKS_API_KEY holds no key", "set BLOCKS_API_KEY to a Blocks API key")]
     timeout = min(settings.blocks_timeout_seconds, BLOCKS_TIMEOUT_SECONDS)

@@ -8,6 +8,7 @@ import socket
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -479,3 +480,60 @@ def test_a_manifest_without_bot_scopes_is_an_error(tmp_path: Path) -> None:
     path.write_text("oauth_config:\n  scopes:\n    user:\n      - a:b\nbot:\n  - c:d\n")
     with pytest.raises(ValueError, match="no oauth_config.scopes.bot"):
         manifest_bot_scopes(path)
+
+
+def _install(env: Environment, team: str) -> str:
+    """`team` installs the app through the stub's pages; the install is saved as the bot would."""
+    import httpx
+    from cryptography.fernet import Fernet
+    from slack_sdk import WebClient
+    from slack_sdk.oauth.installation_store import Installation
+
+    from bot.oauth.store import DatabaseInstallationStore
+    from bot.secrets_at_rest import Vault
+
+    env.slack.oauth.add_workspace(team)
+    env.slack.oauth.redirect_uri = "https://bot.example/slack/oauth_redirect"
+    slack_root = env.vars["SLACK_API_URL"].removesuffix("/api/")
+    scopes = ",".join(manifest_bot_scopes())
+    allowed = httpx.get(
+        f"{slack_root}/oauth/v2/authorize?client_id=sim-client-id&state=s&team={team}&scope={scopes}"
+    )
+    code = parse_qs(urlsplit(allowed.headers["location"]).query)["code"][0]
+    granted = WebClient(base_url=env.vars["SLACK_API_URL"]).oauth_v2_access(
+        client_id="sim-client-id", client_secret="sim-client-secret", code=code
+    )
+    key = env.vars.get("BLOCKS_SLACK_ENCRYPTION_KEY") or Fernet.generate_key().decode()
+    env.vars.update(
+        SLACK_CLIENT_ID="sim-client-id",
+        SLACK_CLIENT_SECRET="sim-client-secret",
+        BLOCKS_SLACK_ENCRYPTION_KEY=key,
+    )
+    engine = make_engine(env.vars["DATABASE_URL"])
+    DatabaseInstallationStore(engine, Vault.from_env_value(key), client_id="sim-client-id").save(
+        Installation(
+            app_id="ASIM",
+            team_id=team,
+            team_name=f"Workspace {team}",
+            bot_token=granted["access_token"],
+            bot_id="BSIM",
+            bot_user_id="UBOT",
+            bot_scopes=granted["scope"],
+            user_id="UADMIN",
+        )
+    )
+    engine.dispose()
+    return str(granted["access_token"])
+
+
+def test_installed_from_slack_every_installation_is_checked(sims: Environment) -> None:
+    _install(sims, "TGOOD")
+    revoked = _install(sims, "TGONE")
+    sims.slack.oauth.revoke("TGONE")
+    code, lines = doctor(sims.with_(SLACK_BOT_TOKEN=None, BLOCKS_API_KEY=None))
+    assert code == 1
+    assert line(lines, "installation TGOOD").startswith("✓")
+    gone = line(lines, "installation TGONE")
+    assert gone.startswith("✗") and "reinstall the app there from /slack/install" in gone
+    assert line(lines, "blocks key").startswith("✓"), "no fallback key is fine: workspaces connect theirs"
+    assert revoked not in "\n".join(lines)
