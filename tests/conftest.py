@@ -167,6 +167,8 @@ def rig_settings(blocks_url: str, slack_url: str, database_url: str, **overrides
         "lease_seconds": 10,
         # Also how long an unconfirmed follow-up waits before it is looked up (Blocks may still write it).
         "blocks_timeout_seconds": 3.0,
+        # Tests send many requests as one person; the access tests set the caps they test.
+        "max_running_per_user": 0,
         "late_answer_seconds": 600,
         "worker_threads": 2,
         # A generous budget keeps the tests quick; the rate-limit tests set their own.

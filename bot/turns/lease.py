@@ -10,12 +10,12 @@ does not carry the current token changes nothing and raises `LeaseLost`, so a wo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, update
+from sqlalchemy import Connection, Engine, func, or_, select, true, update
 
 from bot.blocks.budget import Budget
 from bot.db.models import Conversation, Turn
@@ -115,20 +115,26 @@ def claim_next(
                     return Claimed(Lease(engine, turn_id, token, lease_seconds), step)
             spent: set[str] = set()  # keys without a token for this claim
             for step in BLOCKS_PRIORITY:
-                for candidate in _blocks_candidates(conn, now, step, poll_policy):
-                    paying = pay(conn, candidate, now)
-                    if paying is not None:
-                        key, budget = paying
-                        if key in spent:
-                            continue
-                        if not budget.take(conn, now, for_poll=step == states.POLL):
-                            spent.add(key)
-                            continue
-                    turn_id = _claim(conn, token, now, lease_seconds, step, candidate.turn_id)
-                    if turn_id is None:
-                        raise _NothingClaimed  # roll the token back
-                    key_hash = paying[0] if paying is not None else None
-                    return Claimed(Lease(engine, turn_id, token, lease_seconds), step, key_hash)
+                # The most overdue candidates may all be of keys that are spent while another key has
+                # room: look again past those keys' turns, until no key is found spent anew.
+                while True:
+                    known_spent = len(spent)
+                    for candidate in _blocks_candidates(conn, now, step, poll_policy, past=spent):
+                        paying = pay(conn, candidate, now)
+                        if paying is not None:
+                            key, budget = paying
+                            if key in spent:
+                                continue
+                            if not budget.take(conn, now, for_poll=step == states.POLL):
+                                spent.add(key)
+                                continue
+                        turn_id = _claim(conn, token, now, lease_seconds, step, candidate.turn_id)
+                        if turn_id is None:
+                            raise _NothingClaimed  # roll the token back
+                        key_hash = paying[0] if paying is not None else None
+                        return Claimed(Lease(engine, turn_id, token, lease_seconds), step, key_hash)
+                    if len(spent) == known_spent:
+                        break
     except _NothingClaimed:
         return None
     return None
@@ -165,8 +171,11 @@ def _due(now: float, step: str) -> Any:
 POLL_LOOKAHEAD = 8
 
 
-def _blocks_candidates(conn: Connection, now: float, step: str, policy: PollPolicy) -> list[Candidate]:
-    """The few most overdue turns of a Blocks step, in the order they should be claimed.
+def _blocks_candidates(
+    conn: Connection, now: float, step: str, policy: PollPolicy, *, past: Collection[str] = ()
+) -> list[Candidate]:
+    """The few most overdue turns of a Blocks step, in the order they should be claimed, leaving out
+    sessions of the keys `past` (spent for this claim).
 
     Polls: most behind relative to its own interval first. Overdue seconds do not weigh the same for
     every turn: 3 s late doubles the wait of a young turn polled every 3 s, and is nothing to one polled
@@ -185,7 +194,12 @@ def _blocks_candidates(conn: Connection, now: float, step: str, policy: PollPoli
             Conversation.blocks_key_hash,
         )
         .join(Conversation, Conversation.id == Turn.conversation_id)
-        .where(*_due_conditions(now, step))
+        .where(
+            *_due_conditions(now, step),
+            or_(Conversation.blocks_key_hash.is_(None), Conversation.blocks_key_hash.not_in(past))
+            if past
+            else true(),
+        )
         .order_by(Turn.next_run_at)
         .limit(POLL_LOOKAHEAD)
         .with_for_update(skip_locked=True, of=Turn)
