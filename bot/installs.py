@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.token_rotation import TokenRotator
@@ -75,6 +76,16 @@ def installed_workspaces(
         authorization_url=settings.slack_authorize_url,
         # Bolt refreshes a rotating token while it authorizes an event; the worker does the same.
         token_rotation_expiration_minutes=REFRESH_BEFORE_MINUTES,
+    )
+    # Bolt's own authorizer refreshes rotating tokens with a client of its own, which asks slack.com:
+    # give it one that asks SLACK_API_URL (GovSlack, the stub), as every other call does.
+    oauth.authorize = InstallationStoreAuthorize(
+        logger=logging.getLogger("slack_bolt.authorization"),
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret,
+        token_rotation_expiration_minutes=REFRESH_BEFORE_MINUTES,
+        installation_store=store,
+        client=WebClient(base_url=settings.slack_api_url, timeout=15),
     )
     return tenancy, oauth
 

@@ -161,3 +161,18 @@ def test_uninstall_while_a_turn_runs_ends_it_without_another_slack_call_and_purg
     again = installs.mention("TALPHA", "CTALPHA4", "after the uninstall")
     time.sleep(0.5)
     assert not again.reactions, "not installed any more: ignored"
+
+
+def test_a_rotating_token_is_refreshed_by_the_worker_before_it_is_used(installs: Installs) -> None:
+    """Slack's tokens last hours when rotation is on; one that expires soon is refreshed first (the worker
+    posts outside any request), and the old one is never used again."""
+    installs.slack.oauth.token_rotation = True
+    installs.slack.oauth.token_lifetime_seconds = 3600  # within the refresh margin: refreshed at once
+    assert installs.install("TALPHA").status_code == 200
+    installed = installs.slack.oauth.active_tokens("TALPHA")
+    assert len(installed) == 1
+    message = installs.mention("TALPHA", "CTALPHA5", "hello")
+    installs.wait(lambda: messages.DONE in message.reactions, "the answer")
+    used = _tokens_used(installs.slack, "TALPHA")
+    assert used and installed[0] not in used, "the worker refreshed before posting"
+    assert installed[0] not in installs.slack.oauth.active_tokens("TALPHA"), "the old token is gone"
