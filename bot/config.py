@@ -65,6 +65,7 @@ ENVIRONMENT = {
     "MAX_RUNNING_TURNS_PER_USER": "running requests per person; 0: no cap (default 5)",
     "MAX_RUNNING_TURNS_PER_WORKSPACE": "running requests per workspace; 0: no cap (default 0)",
     "MAX_TURNS_PER_USER_PER_DAY": "requests per person in 24 hours; 0: no cap (default 0)",
+    "ADMIN_USERS": "may connect Blocks keys from App Home besides Slack's admins, comma-separated ids",
     "LOG_LEVEL": "DEBUG | INFO | WARNING | ERROR (default INFO)",
     "LOG_FORMAT": "text | json (default text)",
     "LOG_MESSAGE_BODIES": "let message texts into DEBUG lines, for debugging (default false)",
@@ -117,6 +118,8 @@ class Settings:
     max_running_per_user: int = 5
     max_running_per_workspace: int = 0
     max_turns_per_user_per_day: int = 0
+    # Who may connect and remove the workspace's Blocks keys from App Home, besides Slack's admins.
+    admin_users: tuple[str, ...] = ()
     worker_threads: int = 4
     lease_seconds: float = 120.0
     idle_poll_seconds: float = 1.0
@@ -259,6 +262,7 @@ class Settings:
             max_turns_per_user_per_day=int(
                 reader.number("MAX_TURNS_PER_USER_PER_DAY", 0, minimum=0, integer=True)
             ),
+            admin_users=reader.ids("ADMIN_USERS"),
             worker_threads=int(reader.number("WORKER_THREADS", 4, minimum=1, maximum=64, integer=True)),
             lease_seconds=reader.number("LEASE_SECONDS", 120, minimum=1),
             idle_poll_seconds=reader.number("IDLE_POLL_SECONDS", 1.0, minimum=0.05),

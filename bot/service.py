@@ -32,6 +32,7 @@ from bot.db import migrate
 from bot.db.engine import QUICK_WAIT_SECONDS, make_engine
 from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
+from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack.app import create_app
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
@@ -168,6 +169,12 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
             oauth_settings=oauth_settings,
             remove_workspace=(
                 partial(remove_workspace, quick_engine, tenancy.store)
+                if isinstance(tenancy, InstalledWorkspaces)
+                else None
+            ),
+            # App Home answers Slack within its 3 s too: the keys are read and written on the quick engine.
+            keys=(
+                WorkspaceKeys(quick_engine, tenancy.keys.vault)
                 if isinstance(tenancy, InstalledWorkspaces)
                 else None
             ),

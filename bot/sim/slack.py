@@ -5,6 +5,10 @@ Like Slack, it answers HTTP 200 with `{"ok": false, "error": …}` for API error
 limits; it refuses `text` over 4,000 characters (`msg_too_long`) and markdown blocks over
 `markdown_limit` characters in all (`msg_blocks_too_long`).
 
+App Home and modals: `views.publish` keeps each user's home (`home_views[user]`), `views.open` takes a
+trigger id of `new_trigger()` once, within three seconds (`expire_trigger` ages one: Slack's
+`expired_trigger_id`), and records the modal (`opened_views`); `views.update` replaces a view by its id.
+
 Control endpoints under `/_stub/`: `POST messages` (a person writes: returns its ts), `GET thread`,
 `GET calls`, `POST faults`, `POST config`, `POST reset`.
 
@@ -131,6 +135,12 @@ class SlackStub:
             self.faults: list[StubFault] = []
             self.rate_limited_calls = 0
             self._windows: dict[tuple[str, str], list[float]] = {}
+            # Surfaces: the App Home each user was last shown (views.publish), the modals opened
+            # (views.open, oldest first), every view by its id, and the trigger ids handed out.
+            self.home_views: dict[str, dict[str, Any]] = {}
+            self.opened_views: list[dict[str, Any]] = []
+            self.views: dict[str, dict[str, Any]] = {}
+            self.triggers: dict[str, _Trigger] = {}
 
     # -- a person writes (tests and the demo) -------------------------------------------------------
 
@@ -161,6 +171,19 @@ class SlackStub:
     ) -> None:
         with self._lock:
             self.faults.append(StubFault(method, error, count, retry_after, http_status))
+
+    def new_trigger(self) -> str:
+        """A trigger id, as Slack puts in an interaction payload: `views.open` takes it once, within
+        `TRIGGER_LIFETIME_SECONDS` of now."""
+        with self._lock:
+            trigger_id = f"{int(self.clock())}.{next(self._counter)}.{secrets.token_hex(8)}"
+            self.triggers[trigger_id] = _Trigger(issued_at=self.clock())
+            return trigger_id
+
+    def expire_trigger(self, trigger_id: str) -> None:
+        """Let a trigger id outlive its three seconds: `views.open` answers `expired_trigger_id`."""
+        with self._lock:
+            self.triggers[trigger_id].issued_at = self.clock() - TRIGGER_LIFETIME_SECONDS - 1
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -370,6 +393,66 @@ class SlackStub:
             return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True, "message_ts": self._next_ts()}
 
+    # -- surfaces: App Home and modals --------------------------------------------------------------
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The App Home tab of `user_id`: replaced whole by each publish."""
+        user = str(params.get("user_id") or "")
+        view = _json_field(params, "view")
+        if not user or not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        if view.get("type") != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        problem = _view_problem(view)
+        if problem:
+            return {"ok": False, "error": problem}
+        previous = self.home_views.get(user)
+        stored = self._store_view(view, previous["id"] if previous else None)
+        self.home_views[user] = stored
+        return {"ok": True, "view": stored}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A modal, opened with a trigger id of `new_trigger`: once each, within its three seconds."""
+        view = _json_field(params, "view")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        trigger = self.triggers.get(str(params.get("trigger_id") or ""))
+        if trigger is None:
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if trigger.used:
+            return {"ok": False, "error": "exchanged_trigger_id"}
+        if self.clock() - trigger.issued_at > TRIGGER_LIFETIME_SECONDS:
+            return {"ok": False, "error": "expired_trigger_id"}
+        problem = _view_problem(view)
+        if problem:
+            return {"ok": False, "error": problem}
+        trigger.used = True
+        stored = self._store_view(view, None)
+        self.opened_views.append(stored)
+        return {"ok": True, "view": stored}
+
+    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = _json_field(params, "view")
+        view_id = str(params.get("view_id") or "")
+        if not isinstance(view, dict) or view_id not in self.views:
+            return {"ok": False, "error": "not_found" if isinstance(view, dict) else "invalid_arguments"}
+        problem = _view_problem(view)
+        if problem:
+            return {"ok": False, "error": problem}
+        if view.get("type") != self.views[view_id]["type"]:
+            return {"ok": False, "error": "invalid_arguments"}
+        stored = self._store_view(view, view_id)
+        for user, home in self.home_views.items():
+            if home["id"] == view_id:
+                self.home_views[user] = stored
+        self.opened_views = [stored if v["id"] == view_id else v for v in self.opened_views]
+        return {"ok": True, "view": stored}
+
+    def _store_view(self, view: dict[str, Any], view_id: str | None) -> dict[str, Any]:
+        stored = {**view, "id": view_id or f"V{next(self._counter):08d}", "hash": secrets.token_hex(6)}
+        self.views[stored["id"]] = stored
+        return stored
+
     # -- helpers ------------------------------------------------------------------------------------
 
     def _check_content(self, params: dict[str, Any]) -> str | None:
@@ -441,6 +524,27 @@ class SlackStub:
 
 
 # -- installs (OAuth) -------------------------------------------------------------------------------------
+
+TRIGGER_LIFETIME_SECONDS = 3.0  # Slack's: a trigger id opens a view only within three seconds
+VIEW_BLOCK_LIMIT = 100  # blocks in a modal or an App Home view
+
+
+@dataclass
+class _Trigger:
+    issued_at: float
+    used: bool = False
+
+
+def _view_problem(view: dict[str, Any]) -> str | None:
+    """Slack's checks of a view that the bot could get wrong: its blocks, and a block_id used twice."""
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or len(blocks) > VIEW_BLOCK_LIMIT:
+        return "invalid_arguments"
+    ids = [b.get("block_id") for b in blocks if isinstance(b, dict) and b.get("block_id")]
+    if len(ids) != len(set(ids)):
+        return "duplicate_block_id"
+    return None
+
 
 CODE_LIFETIME_SECONDS = 600  # Slack's: a code nobody exchanged is void after ten minutes
 TOKEN_LIFETIME_SECONDS = 43200  # with token rotation on, Slack's access tokens live 12 hours

@@ -20,7 +20,9 @@ from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.logs import Throttle, log_context
+from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack.events import classify
+from bot.slack.home import AppHome, BlocksKeyCheck, EnvironmentHome
 from bot.turns.intake import InboundEvent, Recorded
 from bot.workspace import Delivery
 
@@ -39,11 +41,14 @@ def create_app(
     includes: Includes,
     oauth_settings: OAuthSettings | None = None,
     remove_workspace: Callable[[dict[str, Any]], None] | None = None,
+    keys: WorkspaceKeys | None = None,
 ) -> App:
     """The Bolt app. `includes(team, enterprise)`: whether this deployment serves that workspace (the
     installed one, or, installed from Slack, any with an installation). With `oauth_settings`, Bolt finds
     each event's token in the installation store and serves the install pages; `remove_workspace` is
-    called (before Slack is answered) when a workspace uninstalls the app or revokes its token."""
+    called (before Slack is answered) when a workspace uninstalls the app or revokes its token. With
+    `keys` (installed from Slack), admins connect the workspace's Blocks keys from App Home; without,
+    App Home says the keys are the environment's."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-requests-are-not-signed",
@@ -70,11 +75,26 @@ def create_app(
 
         app.event("app_uninstalled")(removed)
         app.event("tokens_revoked")(revoked)
-    # Anything else Slack sends (reactions, app_home_opened, future subscriptions) is acknowledged:
+    _register_home(app, settings, keys, includes)
+    # Anything else Slack sends (reactions, future subscriptions) is acknowledged:
     # a 404 would make Slack retry it and count toward disabling the subscription.
     app.event(re.compile(r".*"))(_acknowledge)
     app.error(_recording_failed(errors))
     return app
+
+
+def _register_home(app: App, settings: Settings, keys: WorkspaceKeys | None, includes: Includes) -> None:
+    environment_keys = len(settings.blocks_api_keys)
+    if keys is None:
+        EnvironmentHome(environment_keys=environment_keys, includes=includes).register(app)
+        return
+    AppHome(
+        keys,
+        admin_users=settings.admin_users,
+        environment_keys=environment_keys,
+        check=BlocksKeyCheck(settings.blocks_api_url),
+        includes=includes,
+    ).register(app)
 
 
 def _recording_failed(errors: Throttle) -> Callable[..., BoltResponse]:
