@@ -174,7 +174,7 @@ def test_the_table_fits_120_columns_sorted_by_request_time(
 def test_long_ids_are_cut_so_that_the_table_still_fits(
     history: Engine, audit: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    when = NOW - 60
+    when = time.time() - 60  # not NOW: that is when the module was collected, perhaps minutes ago
     long_team, long_channel, long_user = "T" + "9" * 31, "C" + "8" * 31, "U" + "7" * 31
     event = message(long_team, long_channel, long_user, when, "/opencode SECRET-QUESTION")
     assert intake.record(history, event, POLICY, when) is Recorded.NEW_TURN
