@@ -80,6 +80,8 @@ def test_a_token_no_key_reads_is_refused_without_showing_it() -> None:
         "é" * 44,
         Fernet.generate_key().decode()[:-2],
     ],
+    # Fixed ids: two generated keys above, and parallel test workers must collect the same tests.
+    ids=["empty", "blank-list", "not-a-key", "short", "bad-second", "not-ascii", "cut-short"],
 )
 def test_a_malformed_key_is_named_by_its_variable_never_shown(value: str) -> None:
     with pytest.raises(EncryptionKeyError) as caught:
