@@ -142,6 +142,8 @@ def test_a_gateway_error_on_a_follow_up_is_looked_up(rig: Rig, status: int, when
     assert len(_posts(rig, FOLLOW_UP)) == posts
 
 
+# Retrying is the worker's, not the database's (the crash tests cover both databases).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_blocks_unavailable_is_retried_until_it_answers(rig: Rig) -> None:
     rig.blocks.inject(method="POST", path=CREATE, status=503, count=2)
     rig.blocks.inject(method="GET", path=THREAD, status=503, count=2)

@@ -104,6 +104,8 @@ def test_slack_errors_and_blocks_rate_limits_are_counted(rig: Rig) -> None:
     assert delta(before, after, "blocks_slack_blocks_rate_limited_total") == 1
 
 
+# Several replicas share a database in production on PostgreSQL.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.slow
 def test_with_two_replicas_counters_add_up_and_database_gauges_agree(crash_rig: CrashRig) -> None:
     rig = crash_rig

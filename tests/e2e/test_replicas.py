@@ -1,5 +1,5 @@
 """Three replicas on one PostgreSQL database share one Blocks key; two of them are killed (SIGKILL) at
-random moments during 200 turns. Every message is answered exactly once, nothing is doubled, and the
+random moments during 120 turns. Every message is answered exactly once, nothing is doubled, and the
 simulator never sees more requests in a window than the key allows.
 
 Time is compressed by FACTOR: the simulator's rate-limit window is 60/FACTOR seconds (still 100 requests
@@ -24,8 +24,8 @@ from tests.e2e.processes import CrashRig
 
 pytestmark = pytest.mark.slow
 FACTOR = 20
-TURNS = 200
-FOLLOW_UPS = 40
+TURNS = 120
+FOLLOW_UPS = 24
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -17,6 +17,8 @@ from tests.conftest import Rig
 WINDOW = 6.0  # the bot's and the simulator's minute, compressed to 6 s
 
 
+# The budget's arithmetic is the same on both databases (tests/db covers its SQL on each).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_saturated_key_is_reported_in_the_log_and_health_and_every_turn_is_still_answered(
     make_rig: Callable[..., Rig], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,6 +14,8 @@ from bot.sim.socket_mode import SocketModeServer
 from tests.conftest import CHANNEL, Rig
 
 
+# The transport is what is tested; intake's SQL runs on both databases in test_intake.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_socket_mode_records_before_acknowledging_and_answers(
     make_rig: Callable[..., Rig], slack_stub: tuple[SlackStub, str]
 ) -> None:
