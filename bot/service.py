@@ -107,6 +107,8 @@ class Service:
         parts = []
         if self.bolt is not None:
             parts.append("Socket Mode" if self.settings.socket_mode else "HTTP events at /slack/events")
+        if self.bolt is not None and self.settings.oauth:
+            parts.append("installs from Slack at /slack/install")
         if self.worker is not None:
             parts.append(f"{self.worker.threads} worker threads")
         return ", ".join(parts) or "health only"
