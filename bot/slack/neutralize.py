@@ -9,24 +9,38 @@ So the rules here do not hinge on guessing one parse right:
 * Pings are broken wherever they could form, code included: a word joiner (U+2060, invisible) goes after
   the `<` of `<!…>`, `<@…>`, `<#…>` and after the `@` of `@here`, `@channel`, `@everyone`. They are looked
   for in what a renderer *shows* (backslash escapes and character references resolved, Unicode compatibility
-  forms folded, emphasis and code markers skipped), not in the raw characters, so `\\@here`, `&#64;here`,
-  `＠here` and `@**here**` are caught as well. The word joiner is the premise: Slack matches these tokens
-  literally, and U+2060 breaks the match without changing what a reader sees.
+  forms folded, emphasis and code markers and control characters skipped), not in the raw characters, so
+  `\\@here`, `&#64;here`, `＠here`, `@**here**` and `@<U+0001>here` are caught as well. The word joiner is
+  the premise: Slack matches these tokens literally, and U+2060 breaks the match without changing what a
+  reader sees.
 * A link whose visible text names a host or URL must go to that host; otherwise it is replaced by its text
-  followed by the real target in plain sight: `good.com (https://evil.example/x)`. Links are found under
-  several readings of the markdown (CommonMark with code spans per paragraph, per block, per line and per
-  table cell, and with code spans ignored), and a link that is disguised under any reading is rewritten.
-  The label is read as a person reads it: markdown undone, NFKC, invisible characters dropped, lookalike
-  dots and letters mapped; the target host is read as a browser reads it (WHATWG-style: backslashes,
-  userinfo, percent-encoding, IDNA). Hosts match when one is the other or a subdomain of it.
-* Only closed fenced code blocks are treated as code by the link rules (Slack shows them verbatim); a
-  guess that something is code could hide a link, a guess that it is prose can only cost a harmless rewrite.
+  followed by the real target in plain sight: `good.com (https://evil.example/x)`. The visible text is the
+  label, with the links inside it shown as their labels, and also the word the link is part of: the text
+  and the links right beside it (read as links and as text), up to whitespace or a bracket, quote or comma,
+  since `[good](https://evil.com).com` and `[good](https://evil.com)[.com](https://evil.com)` both show
+  "good.com". Links are found under several readings of the markdown (CommonMark with code spans per
+  paragraph, per block, per line and per table cell, and with code spans ignored), and a link that is
+  disguised under any reading is rewritten. The text is read as a person reads it: markdown undone (and
+  also not: a lone `*` may show), NFKC, invisible and control characters dropped, lookalike dots and
+  letters mapped, and any dotted name with a top-level domain counts wherever it is in a word
+  ("visit:good.com&"). The target host is read as a browser reads it (WHATWG-style: backslashes,
+  userinfo, percent-encoding, IDNA), and, where they lead elsewhere, as other parsers read it: decoded
+  and as written (`https://evil.com\\.good.com` is evil.com.good.com decoded, evil.com to a browser given
+  the backslash), backslash as a character, percent-decoded first. Hosts match when one is the other or a
+  subdomain of it.
+* Only plain ``` blocks are treated as code by the link rules (Slack shows them verbatim): whether Slack's
+  markdown block knows `~~~` fences, longer fences, or the finer points of CommonMark's fence rules is not
+  documented, and a guess that something is code could hide a link, while a guess that it is prose only
+  costs a harmless rewrite. So a block counts as code only if CommonMark, a parser that knows only
+  backtick fences, and a naive one that toggles at every fence line all read its contents as code (see
+  `_code_bodies`); the disguised links of every other block are rewritten like anywhere else.
 * The result is a fixed point: the passes repeat until nothing changes, so `neutralize` is idempotent and a
   rewrite can never assemble a new hazard from the pieces of an old one. If the passes do not settle (only
   adversarial input does that), every bracket and Slack link opener is defused outright.
 
 Everything is linear-ish: regexes are possessive or anchored on single characters, scans jump between the
-few characters that matter, and label reading is bounded.
+few characters that matter, label and word reading is bounded, and the words around a run of adjacent
+links are walked once for the run, not once per link.
 """
 
 from __future__ import annotations
@@ -36,7 +50,7 @@ import functools
 import html.entities
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from encodings import idna
 from urllib.parse import unquote
@@ -56,10 +70,13 @@ def _code_points(*spans: tuple[int, int]) -> dict[int, None]:
 _BIDI_CONTROLS = _code_points((0x202A, 0x202E), (0x2066, 0x2069))
 _BIDI_REFERENCE = re.compile(r"&#(?:[xX]0*+(?:202[a-eA-E]|206[6-9])|0*+(?:823[4-8]|838[2-5]));")
 
-# Characters a reader cannot see: Unicode format characters (Cf), variation selectors, fillers. A label
-# "good<ZWSP>.com" reads as good.com, so they are dropped before a label or a host is read.
+# Characters a reader cannot see: Unicode format characters (Cf), variation selectors, fillers, and the C0
+# and C1 control characters other than tab and the line endings (renderers show nothing for them, or drop
+# them). A label "good<ZWSP>.com" or "g<U+0001>ood.com" reads as good.com, so they are dropped before a label
+# or a host is read.
 _INVISIBLE = _code_points(
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD),
+    (0x0000, 0x0008), (0x000B, 0x000C), (0x000E, 0x001F), (0x007F, 0x009F), (0x00AD, 0x00AD),
+    (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD),
     (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2), (0x115F, 0x1160), (0x17B4, 0x17B5),
     (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F),
     (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF9, 0xFFFB),
@@ -74,7 +91,7 @@ _LOOKALIKE_PUNCTUATION = str.maketrans(
         **dict.fromkeys(
             "\u00b7\u0387\u0589\u0660\u06d4\u06f0\u0701\u0702\u1427\u2027\u2219\u22c5\u2e31", "."
         ),
-        **dict.fromkeys("\u2e33\u3002\u30fb\ua4f8", "."),
+        **dict.fromkeys("\u16eb\u2e33\u3002\u30fb\u318d\ua4f8", "."),
         **dict.fromkeys("\u2044\u2215\u2571\u29f8\u3033", "/"),
         **dict.fromkeys("\u02d0\u05c3\u2236\ua789", ":"),
     }
@@ -83,13 +100,32 @@ _LOOKALIKE_PUNCTUATION = str.maketrans(
 # Letters that look like Latin ones (after case folding). Used only to decide whether a label *looks like*
 # an address; hosts are then compared exactly, so "gооgle.com" (Cyrillic о) never equals google.com.
 _CONFUSABLE_LETTERS = str.maketrans(
-    "аᴀвеёєіїјкӏмнорԛсѕтуўхԁԝһɡıɩαβεηικνορτυχγωօսցհոɑ",
-    "aabeeeiijklmhopqcstyyxdwhgiiabenikvoptuxywoughna",
+    "аᴀвеёєіїјкӏмнорԛсѕтуўхԁԝһɡıɩαβεηικνορτυχγωօսցհոɑԍүҽϲϳաʙᴄᴅᴇɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢȷ",
+    "aabeeeiijklmhopqcstyyxdwhgiiabenikvoptuxywoughnagyecjwbcdeghijklmnoprstuvwyzj",
 )
 
 _ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-_MARKUP = str.maketrans("", "", "*~`")
 _LONE_UNDERSCORES = re.compile(r"(?<![^\W_])_++|_++(?![^\W_])")  # emphasis, not snake_case
+
+
+def _combining_marks() -> str:
+    """The combining marks (Mn, Mc, Me) of the first two planes, as the inside of a regex class: they belong
+    to the letter they sit on ("go\u0334od.com" is one name), though Python's \\w does not match them."""
+    ranges: list[str] = []
+    first = last = -2
+    for code in range(0x0300, 0x20000):
+        if unicodedata.category(chr(code))[0] != "M":
+            continue
+        if code != last + 1:
+            if first >= 0:
+                ranges.append(f"{chr(first)}-{chr(last)}")
+            first = code
+        last = code
+    ranges.append(f"{chr(first)}-{chr(last)}")
+    return "".join(ranges)
+
+
+_MARKS = _combining_marks()
 
 # --------------------------------------------------------------------------------------------------
 # What a renderer shows: escapes and character references
@@ -163,7 +199,9 @@ def _view(text: str) -> tuple[str, list[int]]:
 # --------------------------------------------------------------------------------------------------
 # Pings
 
-_SKIPPED = r"[*_~`\[\]]*+"  # emphasis, code and bracket markers a renderer does not show between letters
+# Emphasis, code and bracket markers a renderer does not show between letters, and control characters (a
+# renderer or Slack may drop them, which would join "@" and "here").
+_SKIPPED = r"[*_~`\[\]\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*+"
 _BROADCAST = re.compile(
     r"(?<![^\W_])@"
     + _SKIPPED
@@ -171,7 +209,7 @@ _BROADCAST = re.compile(
     + "|".join(_SKIPPED.join(word) for word in ("here", "channel", "everyone"))
     + r")(?![^\W_])"
 )
-_ANGLE_MENTION = re.compile(r"<[*_~`]*+[!@#]")
+_ANGLE_MENTION = re.compile(r"<[*_~`\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*+[!@#]")
 _MARK_CANDIDATE = re.compile("[@<&\ufe6b\uff20\ufe64\uff1c]")
 
 
@@ -201,7 +239,12 @@ def neutralize_broadcasts(text: str) -> str:
 
 def _marks(text: str) -> str:
     """Word joiners wherever Slack could see a mention, a broadcast or a disguised Slack link."""
-    offsets = [m.start() + 1 for m in _SLACK_LABELLED.finditer(text) if _slack_link_disguised(m)]
+    links = [
+        _Link(m.start(), m.start(2), m.end(2), m.end(), _target_readings(_slack_target(m.group(1))), True)
+        for m in _SLACK_LABELLED.finditer(text)
+    ]
+    neighbours = _Neighbours(text, links, 0, len(text))
+    offsets = [link.opener + 1 for link in links if _link_disguised(text, link, neighbours)]
     if _MARK_CANDIDATE.search(text):
         view, ends = _view(text)
         offsets.extend(ends[m.start()] for m in _BROADCAST.finditer(view))
@@ -228,38 +271,85 @@ class Fence:
     closed: bool
 
 
-def fences(text: str) -> list[Fence]:
-    """The fenced code blocks of `text` by CommonMark's rules (top level only); the last may be unclosed."""
-    found: list[Fence] = []
+def _fence_blocks(text: str, *, tildes: bool) -> list[tuple[Fence, int]]:
+    """Fenced code blocks by CommonMark's rules (top level only), each with where its closing line starts
+    (its end if unclosed). With `tildes=False`, as a parser that knows only backtick fences reads them."""
+    found: list[tuple[Fence, int]] = []
     current: tuple[int, int, str, str] | None = None
     offset = 0
     for line in text.split("\n"):
         following = offset + len(line) + 1
         if current is None:
             match = _FENCE_OPEN.fullmatch(line)
-            if match and not (match.group(1)[0] == "`" and "`" in match.group(2)):
+            if (
+                match
+                and (tildes or match.group(1)[0] == "`")
+                and not (match.group(1)[0] == "`" and "`" in match.group(2))
+            ):
                 current = (offset, following, line.strip(), match.group(1))
         else:
             match = _FENCE_CLOSE.fullmatch(line)
             marker = current[3]
             if match and match.group(1)[0] == marker[0] and len(match.group(1)) >= len(marker):
-                found.append(
-                    Fence(current[0], current[1], min(following, len(text)), current[2], marker, True)
-                )
+                end = min(following, len(text))
+                found.append((Fence(current[0], current[1], end, current[2], marker, True), offset))
                 current = None
         offset = following
     if current is not None:
-        found.append(Fence(current[0], current[1], len(text), current[2], current[3], False))
+        found.append((Fence(current[0], current[1], len(text), current[2], current[3], False), len(text)))
     return found
 
 
+def fences(text: str) -> list[Fence]:
+    """The fenced code blocks of `text` by CommonMark's rules (top level only); the last may be unclosed."""
+    return [fence for fence, _ in _fence_blocks(text, tildes=True)]
+
+
+_ANY_FENCE_LINE = re.compile(r"[ \t]*+(?:```|~~~)")
+
+
+def _code_bodies(text: str) -> list[tuple[int, int]]:
+    """The contents of the fenced blocks that are code however the fences are read, and only those.
+
+    Slack does not document which fences its markdown block knows. A guess that something is code could
+    hide a link from the rules below, a guess that it is prose only costs a harmless rewrite, so a block
+    counts as code only if CommonMark, a parser that knows only backtick fences and a naive one that
+    toggles at every line starting with ``` or ~~~ all read its contents as code: it opens with exactly three
+    backticks and is closed, and no line inside starts with a fence marker. Tilde fences, longer fences and
+    blocks with fences inside are prose here (their disguised links are rewritten, like anywhere else)."""
+    if "```" not in text:
+        return []
+    backtick_only = [
+        (fence.body, close) for fence, close in _fence_blocks(text, tildes=False) if fence.body < close
+    ]
+    starts = [body for body, _ in backtick_only]
+    toggles: list[int] = []  # where the lines start that a naive parser toggles at
+    offset = 0
+    for line in text.split("\n"):
+        if _ANY_FENCE_LINE.match(line):
+            toggles.append(offset)
+        offset += len(line) + 1
+    bodies = []
+    for fence, close in _fence_blocks(text, tildes=True):
+        if not fence.closed or fence.marker != "```" or fence.body >= close:
+            continue
+        index = bisect.bisect_right(starts, fence.body) - 1
+        if index < 0 or backtick_only[index][1] < close:
+            continue  # a backtick-only parser does not read all of it as code
+        # The opening line is a naive parser's opening toggle (an even one), the closing line its next one.
+        opening = bisect.bisect_left(toggles, fence.start)
+        if opening % 2 or opening + 1 >= len(toggles) or toggles[opening + 1] != close:
+            continue
+        bodies.append((fence.body, close))
+    return bodies
+
+
 def _prose_spans(text: str) -> list[tuple[int, int]]:
-    """Everything outside closed fenced code blocks (an unclosed fence is read as prose: safer)."""
+    """Everything outside the contents of code blocks (see `_code_bodies`)."""
     spans, last = [], 0
-    for fence in fences(text):
-        if fence.closed:
-            spans.append((last, fence.start))
-            last = fence.end
+    for body, close in _code_bodies(text):
+        spans.append((last, body))
+        last = close
     spans.append((last, len(text)))
     return [(start, end) for start, end in spans if start < end]
 
@@ -282,17 +372,17 @@ _SUBTEAM = re.compile(r"<!subteam\^[A-Z0-9]++(?:\|@?([^<>]*+))?>", re.IGNORECASE
 _OTHER_BANG = re.compile(r"<!([^<>|]*+)(?:\|([^<>]*+))?>")
 _USER = re.compile(r"<@([UW][A-Z0-9]++)(?:\|([^<>]*+))?>", re.IGNORECASE)
 _CHANNEL = re.compile(r"<#([CGD][A-Z0-9]++)(?:\|([^<>]*+))?>", re.IGNORECASE)
-_SLACK_BARE = re.compile(r"<((?:https?|mailto|ftp):[^<>|\s]++)>", re.IGNORECASE)
-_SLACK_LABELLED = re.compile(r"<((?:[a-z][a-z0-9+.-]*+:|www\.)[^<>|\s]*+)\|([^<>]*+)>", re.IGNORECASE)
-_SLACK_OPENER = re.compile(r"<(?=(?:[a-z][a-z0-9+.-]*+:|www\.)[^<>|\s]*+[|>])", re.IGNORECASE)
+# A Slack URL ends at ASCII whitespace (whether Slack also ends it at other spaces is not documented: it
+# is assumed not to, so that "<https://evil.example\u3000x|good.com>" is read as the link it may be).
+_SLACK_BARE = re.compile(r"<((?:https?|mailto|ftp):[^<>|\x00-\x20\x7f]++)>", re.IGNORECASE)
+_SLACK_LABELLED = re.compile(
+    r"<((?:[a-z][a-z0-9+.-]*+:|www\.)[^<>|\x00-\x20\x7f]*+)\|([^<>]*+)>", re.IGNORECASE
+)
+_SLACK_OPENER = re.compile(r"<(?=(?:[a-z][a-z0-9+.-]*+:|www\.)[^<>|\x00-\x20\x7f]*+[|>])", re.IGNORECASE)
 
 
 def _slack_target(url: str) -> str:
     return "http://" + url if url[:4].lower() == "www." else url
-
-
-def _slack_link_disguised(match: re.Match[str]) -> bool:
-    return _disguised(match.group(2), (_slack_target(match.group(1)),))
 
 
 def _slack_link_to_markdown(match: re.Match[str]) -> str:
@@ -420,11 +510,16 @@ def _parse_url(url: str, *, browser: bool = True) -> _Url:
 @functools.lru_cache(maxsize=8192)
 def _target_hosts(target: str) -> tuple[str | None, ...]:
     """The host a link target leads to (None: no host, as javascript: or a fragment). A backslash makes
-    parsers disagree (`https://good.example\\@evil.example`): then both readings are returned."""
-    hosts = [_target_host(_parse_url(target))]
-    if "\\" in target:
-        hosts.append(_target_host(_parse_url(target, browser=False)))
-    return tuple(hosts)
+    parsers disagree (`https://good.example\\@evil.example`), and so does percent-encoding before the path
+    (`https://evil.example%5C.good.example`, decoded by a careless parser first): then every reading is
+    returned."""
+    readings = dict.fromkeys((target, unquote(target, errors="replace") if "%" in target else target))
+    hosts = []
+    for reading in readings:
+        hosts.append(_target_host(_parse_url(reading)))
+        if "\\" in reading:
+            hosts.append(_target_host(_parse_url(reading, browser=False)))
+    return tuple(dict.fromkeys(hosts))
 
 
 def _target_host(url: _Url) -> str | None:
@@ -485,15 +580,33 @@ def _token_host(perceived: str, canonical: str) -> str | None:
 
 
 _LABEL_WORD = re.compile(r"[^\s()\[\]{}<>\"'`,;|!*]++")
+# Stands for a `*`, `~`, `` ` `` or lone `_`: each may be markup (not shown) or text (shown), depending on
+# what pairs with what and on the renderer; a private-use character that folding and mapping leave alone.
+_MAYBE = "\ue000"
+_MARKUP_MAYBE = str.maketrans(dict.fromkeys("*~`", _MAYBE))
+_MAX_MAYBE = 12  # a name with more markup characters in it than that is not read
+_NAME_RUN = re.compile(f"(?:[^\\W_]|[.\\-{_MAYBE}{_MARKS}])++")  # letters, digits, marks, dots, hyphens
+_MARK = re.compile(f"[{_MARKS}]")
+_STRAY_MARKS = re.compile(f"(?<![^\\W_]|[{_MARKS}])[{_MARKS}]++")  # on punctuation: "/\u0334/" reads "//"
+_PATH_START = re.compile(r"[/?#\\]")
+_WORD_SCHEME = re.compile(f"[a-z][a-z0-9+.{_MAYBE}-]*+:{_MAYBE}*+/{_MAYBE}*+/")
 _MAX_LABEL = 1000  # longer labels are not read: their links are shown with their target
+_MAX_WORD = 3 * _MAX_LABEL  # a label with the visible text on either side of it
 
 
-def _label_text(label: str) -> str:
-    """A label as a reader sees it: markdown undone, NFKC and case folded, invisible characters dropped,
-    lookalike punctuation mapped."""
-    text = _LONE_UNDERSCORES.sub("", _unescape(label).translate(_MARKUP))
+def _perceived(text: str) -> str:
+    """Text as a reader sees it: NFKC and case folded, invisible characters dropped, lookalike punctuation
+    mapped, combining marks that sit on anything but a letter or digit dropped."""
     text = unicodedata.normalize("NFKC", text).casefold().translate(_INVISIBLE)
-    return text.translate(_LOOKALIKE_PUNCTUATION)
+    return _STRAY_MARKS.sub("", text.translate(_LOOKALIKE_PUNCTUATION))
+
+
+def _label_texts(label: str) -> list[str]:
+    """A label as a reader sees it, escapes and references resolved: once with its markup characters
+    marked `_MAYBE`, once with all of them shown as written ("good.com*" names good.com)."""
+    unescaped = _unescape(label)
+    marked = _LONE_UNDERSCORES.sub(lambda m: _MAYBE * len(m.group()), unescaped.translate(_MARKUP_MAYBE))
+    return [_perceived(text) for text in dict.fromkeys((marked, unescaped))]
 
 
 def _joined(text: str) -> str:
@@ -501,32 +614,119 @@ def _joined(text: str) -> str:
     ("good .com", "https:// good.com")."""
 
     def keep(match: re.Match[str]) -> str:
-        before = text[match.start() - 1] if match.start() else ""
-        after = text[match.end()] if match.end() < len(text) else ""
-        joined = "\n" in match.group() or after in ("", ".", "/", ":", "@") or before in ("/", "@")
+        before = text[: match.start()].rstrip(_MAYBE)[-1:]
+        after = text[match.end() :].lstrip(_MAYBE)[:1]
+        joined = (
+            "\n" in match.group()
+            or "\r" in match.group()
+            or after in ("", ".", "/", ":", "@")
+            or before in ("/", "@")
+        )
         return "" if joined else match.group()
 
     return re.sub(r"\s++", keep, text)
 
 
+def _named(perceived: str, canonical: str, start: int, end: int) -> list[str] | None:
+    """The dotted names in perceived[start:end] that read as a domain (a known or non-ASCII top-level domain,
+    or an IPv4 address), wherever they are in a word: "visit:good.com", "good.com&", "-good.com-". Each
+    markup character in a name may hide or show (and then end the name): "`good.co`*m" shows good.co, and
+    "go**o**d.com" good.com, so every stretch between them is read. None if there are too many to read."""
+    hosts: list[str] = []
+    for run in _NAME_RUN.finditer(perceived, start, end):
+        maybe = [index for index in range(run.start(), run.end()) if perceived[index] == _MAYBE]
+        if len(maybe) > _MAX_MAYBE:
+            return None
+        starts, ends = [run.start(), *(index + 1 for index in maybe)], [*maybe, run.end()]
+        for first, last in ((first, last) for first in starts for last in ends if first < last):
+            shape = perceived[first:last].replace(_MAYBE, "")
+            written = canonical[first:last].replace(_MAYBE, "")
+            hosts.extend(
+                _host_key(written[labels[0][0] : labels[-1][1]])
+                for labels in _names(shape, 0, len(shape))
+                if len(labels) >= 2 and _reads_as_domain(shape, labels)
+            )
+    return hosts
+
+
+def _names(perceived: str, start: int, end: int) -> Iterator[list[tuple[int, int]]]:
+    """The dot-separated names in a run of name characters, as the spans of their labels, in one pass: a
+    name ends at an empty label or at a hyphen that ends a label ("good.com-.x"), one starts after a hyphen
+    ("a.-good.com"); combining marks at either end of a label do not count ("good.com\u0334-")."""
+    labels: list[tuple[int, int]] = []
+    position = start
+    while position <= end:
+        dot = perceived.find(".", position, end)
+        stop = end if dot < 0 else dot
+        first, last = position, stop
+        while first < last and (perceived[first] == "-" or _MARK.match(perceived, first)):
+            first += 1
+        while last > first and (perceived[last - 1] == "-" or _MARK.match(perceived, last - 1)):
+            last -= 1
+        if first == last or "-" in perceived[position:first]:
+            yield labels
+            labels = []
+        if first < last:
+            labels.append((first, last))
+            if "-" in perceived[last:stop]:
+                yield labels
+                labels = []
+        position = stop + 1
+    yield labels
+
+
+def _reads_as_domain(perceived: str, labels: list[tuple[int, int]]) -> bool:
+    shapes = [_MARK.sub("", perceived[start:end]) for start, end in labels]
+    top = shapes[-1]
+    if all(shape.isdigit() for shape in shapes):
+        return len(shapes) == 4
+    if top.startswith("xn--"):
+        return True
+    if top.isascii():
+        return top in _TOP_LEVEL and top not in _FILE_EXTENSIONS
+    return top.isalpha()
+
+
+def _word_hosts(perceived: str, canonical: str) -> list[str] | None:
+    """The hosts one word of a label names: as a URL, an e-mail address or a domain, and every dotted name
+    that reads as a domain before the path; all of the word if it does not start with a scheme and nothing
+    before its path names a host ("to:me/https://evil.example?x@good.example" names both)."""
+    hosts: list[str] = []
+    structured = _token_host(perceived.replace(_MAYBE, ""), canonical.replace(_MAYBE, ""))
+    if structured is not None:
+        hosts.append(structured)
+    scheme = _WORD_SCHEME.match(perceived)
+    path = _PATH_START.search(perceived, scheme.end() if scheme else 0)
+    authority_end = path.start() if path else len(perceived)
+    named = _named(perceived, canonical, 0, authority_end)
+    if named is not None and not named and not scheme and authority_end < len(perceived):
+        named = _named(perceived, canonical, authority_end, len(perceived))
+    if named is None:
+        return None
+    hosts.extend(named)
+    return hosts
+
+
 @functools.lru_cache(maxsize=8192)
 def _label_hosts(label: str) -> tuple[str, ...] | None:
-    """The hosts a link label names (empty: it names none), or None if it is too long to read."""
-    if len(label) > _MAX_LABEL:
+    """The hosts a link label (or the visible word around one) names (empty: none), or None if it is too
+    long to read."""
+    if len(label) > _MAX_WORD:
         return None
-    canonical = _label_text(label)
-    if "." not in canonical and ":" not in canonical:
-        return ()
     hosts: list[str] = []
-    for variant in dict.fromkeys((canonical, _joined(canonical))):
-        perceived = variant.translate(_CONFUSABLE_LETTERS)
-        for word in _LABEL_WORD.finditer(perceived):
-            start, end = word.span()
-            while end > start and perceived[end - 1] in ".,:;?":
-                end -= 1
-            host = _token_host(perceived[start:end], variant[start:end])
-            if host is not None:
-                hosts.append(host)
+    for canonical in _label_texts(label):
+        if "." not in canonical and ":" not in canonical:
+            continue
+        for variant in dict.fromkeys((canonical, _joined(canonical))):
+            perceived = variant.translate(_CONFUSABLE_LETTERS)
+            for word in _LABEL_WORD.finditer(perceived):
+                start, end = word.span()
+                while end > start and perceived[end - 1] in ".,:;?":
+                    end -= 1
+                found = _word_hosts(perceived[start:end], variant[start:end]) if start < end else []
+                if found is None:
+                    return None
+                hosts.extend(found)
     return tuple(dict.fromkeys(hosts))
 
 
@@ -594,18 +794,22 @@ def _display_url(target: str) -> str:
 
 _DEFINITION = re.compile(
     r"^[ \t>*+\-.)0-9]*+\[((?:\\.|[^\\\[\]]){1,999}+)\]:[ \t]*+(?:\n[ \t>]*+)?"
-    r"(<(?:\\.|[^\\<>\n])*+>|[^\s<]\S*+)",
+    r"(<(?:\\.|[^\\<>\n])*+>|[^\x00-\x20\x7f<][^\x00-\x20\x7f]*+)",  # (only ASCII spaces end it)
     re.MULTILINE,
 )
 _REFERENCE = re.compile(r"\[((?:\\.|[^\\\[\]]){0,999}+)\]")
-_ANGLE_DESTINATION = re.compile(r"<((?:\\.|[^\\<>\n])*+)>")
+# A backslash takes the next character with it, whatever it is (markdown-it does so, a control character or
+# a line break included, where CommonMark would end the destination): the lenient reading finds more links.
+_ANGLE_DESTINATION = re.compile(r"<((?:\\(?s:.)|[^\\<>\n])*+)>")
 _TITLES = {
     '"': re.compile(r'"(?:\\.|[^\\"])*+"', re.DOTALL),
     "'": re.compile(r"'(?:\\.|[^\\'])*+'", re.DOTALL),
     "(": re.compile(r"\((?:\\.|[^\\()])*+\)", re.DOTALL),
 }
 _DESTINATION_STOP = re.compile(r"[\\()\x00-\x20\x7f]")
-_AUTOLINK = re.compile(r"<(?:[A-Za-z][A-Za-z0-9+.-]{1,31}+:[^\s<>]*+|[^\s<>@]++@[^\s<>@]++)>")
+_AUTOLINK = re.compile(
+    r"<(?:[A-Za-z][A-Za-z0-9+.-]{1,31}+:[^\x00-\x20\x7f<>]*+|[^\x00-\x20\x7f<>@]++@[^\x00-\x20\x7f<>@]++)>"
+)
 _SPECIALS_CODE = re.compile(r"[\\`<!\[\]]")
 _SPECIALS_NAIVE = re.compile(r"[\\!\[\]]")
 _BLANK = re.compile(r"[ \t\r\f\v]*+")
@@ -628,10 +832,20 @@ def _reference_key(label: str) -> str:
     return " ".join(label.split()).casefold()
 
 
-def _destination(raw: str) -> str:
+def _target_readings(raw: str) -> tuple[str, ...]:
+    """A destination as markdown decodes it (escapes and references resolved), and as written when a
+    renderer that keeps them would go elsewhere: `https://evil.com\\.good.com` is evil.com.good.com decoded,
+    evil.com to a browser that is given the backslash."""
+    shown = _unescape(raw)
+    if shown == raw or _target_hosts(raw) == _target_hosts(shown):
+        return (shown,)
+    return shown, raw
+
+
+def _destination(raw: str) -> tuple[str, ...]:
     if raw.startswith("<") and raw.endswith(">"):
         raw = raw[1:-1]
-    return _unescape(raw)
+    return _target_readings(raw)
 
 
 def _definitions(text: str, prose: list[tuple[int, int]]) -> tuple[dict[str, tuple[str, ...]], set[int]]:
@@ -646,8 +860,10 @@ def _definitions(text: str, prose: list[tuple[int, int]]) -> tuple[dict[str, tup
             key = _reference_key(match.group(1))
             if key:
                 targets = found.setdefault(key, {})
-                if len(targets) <= _MAX_DEFINITIONS:
-                    targets[_destination(match.group(2)) if len(targets) < _MAX_DEFINITIONS else ""] = None
+                if len(targets) < _MAX_DEFINITIONS:
+                    targets.update(dict.fromkeys(_destination(match.group(2))))
+                else:
+                    targets[""] = None
                 openers.add(match.start(1) - 1)
     return {key: tuple(targets) for key, targets in found.items()}, openers
 
@@ -663,7 +879,8 @@ def _skip_space(text: str, index: int, end: int) -> int:
 
 
 def _raw_destination(text: str, index: int, end: int) -> int:
-    """The end of a destination without angle brackets: balanced parentheses, no space or control."""
+    """The end of a destination without angle brackets: balanced parentheses, no space or control (unless
+    after a backslash, see `_ANGLE_DESTINATION`)."""
     depth = 0
     while True:
         stop = _DESTINATION_STOP.search(text, index, end)
@@ -672,7 +889,7 @@ def _raw_destination(text: str, index: int, end: int) -> int:
         index = stop.start()
         char = text[index]
         if char == "\\":
-            index += 2 if index + 1 < end and text[index + 1] in _ASCII_PUNCTUATION else 1
+            index += 2 if index + 1 < end and text[index + 1] != " " else 1
         elif char == "(" and depth < _MAX_PAREN_DEPTH:
             depth += 1
             index += 1
@@ -683,9 +900,9 @@ def _raw_destination(text: str, index: int, end: int) -> int:
             return index
 
 
-def _inline_tail(text: str, index: int, end: int) -> tuple[str, int, bool] | None:
-    """`(destination "title")` right after a "]" (or after spaces: lenient parsers allow them): the decoded
-    destination, the end, and whether spaces came first."""
+def _inline_tail(text: str, index: int, end: int) -> tuple[tuple[str, ...], int, bool] | None:
+    """`(destination "title")` right after a "]" (or after spaces: lenient parsers allow them): the readings
+    of the destination (see `_target_readings`), the end, and whether spaces came first."""
     start = index
     while index < end and text[index] in " \t":
         index += 1
@@ -707,7 +924,7 @@ def _inline_tail(text: str, index: int, end: int) -> tuple[str, int, bool] | Non
             return None
         spaced = _skip_space(text, title.end(), end)
     if spaced < end and text[spaced] == ")":
-        return _unescape(raw), spaced + 1, index > start and text[start] in " \t"
+        return _target_readings(raw), spaced + 1, index > start and text[start] in " \t"
     return None
 
 
@@ -720,7 +937,7 @@ def _complete(
     stop = closer + 1
     tail = _inline_tail(text, closer + 1, end)
     if tail is not None:
-        targets.append(tail[0])
+        targets.extend(tail[0])
         stop = tail[1]
     if definitions and (tail is None or tail[2]):
         label_key = _reference_key(text[label_start:closer]) if closer - label_start <= 999 else ""
@@ -751,6 +968,21 @@ class _BacktickRuns:
         if index < len(starts) and starts[index] + length <= end:
             return starts[index] + length
         return None
+
+    def opening(self, length: int, before: int, start: int) -> int | None:
+        """Where the nearest run of `length` backticks that ends by `before` starts (not before `start`)."""
+        starts = self._starts.get(length, [])
+        index = bisect.bisect_right(starts, before - length) - 1
+        return starts[index] if index >= 0 and starts[index] >= start else None
+
+
+def _code_content(code: str) -> str:
+    """What a code span shows of what is between its backticks (CommonMark): line endings are spaces, and one
+    space goes from each end if both have one ("` .com `" shows ".com")."""
+    code = code.replace("\n", " ")
+    if len(code) >= 2 and code[0] == code[-1] == " " and code.strip(" "):
+        code = code[1:-1]
+    return code
 
 
 def _scan(
@@ -897,10 +1129,313 @@ def _readings(text: str, prose: list[tuple[int, int]]) -> list[_Reading]:
     ]
 
 
-def _link_disguised(text: str, link: _Link) -> bool:
+# --------------------------------------------------------------------------------------------------
+# The visible word a link is part of
+
+# What ends a word around a link, as shown (whitespace aside): "good.com,[x](…)" is not one address.
+_WORD_BREAK = frozenset("()[]{}<>\"',;|!")
+_JOINS_BEFORE = frozenset("/@")  # whitespace after these is skipped by a reader of an address …
+_JOINS_AFTER = frozenset("./:@")  # … and so is whitespace before these ("good .com")
+_MAY_JOIN_AFTER = _JOINS_AFTER | {"\\", "&"}  # an escape or a reference may show one of them
+# Controls that Python counts as whitespace are invisible (`_INVISIBLE`): they do not end a word.
+_INVISIBLE_SPACE = "\x0b\x0c\x1c\x1d\x1e\x1f\x85"
+_PLAIN_RUN = re.compile(rf"(?:[^\s()\[\]{{}}<>\"',;|!\\&]|[{_INVISIBLE_SPACE}])++")
+_REFERENCE_AT = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_CONTEXT_LIMIT = _MAX_LABEL  # characters read on either side of a link; a longer word gets it rewritten
+
+
+def _space(char: str) -> bool:
+    return char.isspace() and char not in _INVISIBLE_SPACE
+
+
+def _breaks(shown: str) -> bool:
+    return any(char in _WORD_BREAK or _space(char) for char in shown)
+
+
+def _shown_at(text: str, index: int, end: int) -> tuple[str, int]:
+    """What the source at `index` shows (an escape, a character reference or a character) and where the
+    next one starts."""
+    char = text[index]
+    if char == "\\" and index + 1 < end and text[index + 1] in _ASCII_PUNCTUATION:
+        return text[index + 1], index + 2
+    if char == "&":
+        reference = _REFERENCE_AT.match(text, index, end)
+        shown = _reference(reference.group(1)) if reference else None
+        if reference and shown is not None:
+            return shown, reference.end()
+    return char, index + 1
+
+
+def _word_forward(text: str, index: int, stop: int, previous: str) -> tuple[int, bool]:
+    """How far the word that reaches `index` goes before `stop`, and whether it ends there. `previous`: the
+    character shown just before `index`."""
+    while index < stop:
+        plain = _PLAIN_RUN.match(text, index, stop)
+        if plain:
+            previous, index = text[plain.end() - 1], plain.end()
+            continue
+        if _space(text[index]):
+            after = index
+            while after < stop and _space(text[after]):
+                after += 1
+            following = _shown_at(text, after, stop)[0] if after < stop else ""
+            if previous in _JOINS_BEFORE or (following and following[0] in _JOINS_AFTER):
+                index = after
+                continue
+            return index, True
+        shown, after = _shown_at(text, index, stop)
+        if _breaks(shown):
+            return index, True
+        previous, index = shown[-1:] or previous, after
+    return index, False
+
+
+def _word_backward(text: str, index: int, stop: int, following: str) -> tuple[int, bool]:
+    """Where the word that reaches back to `index` starts, going no further back than `stop`, and whether
+    it starts there. `following`: the character shown at `index`."""
+    while index > stop:
+        char = text[index - 1]
+        if _space(char):
+            before = index - 1
+            while before > stop and _space(text[before - 1]):
+                before -= 1
+            previous = text[before - 1] if before > stop else ""
+            if previous in _JOINS_BEFORE or (following and following[0] in _JOINS_AFTER):
+                index = before
+                continue
+            return index, True
+        if char == ";":
+            ampersand = text.rfind("&", max(stop, index - 40), index)
+            reference = _REFERENCE_AT.match(text, ampersand, index) if ampersand >= 0 else None
+            shown = _reference(reference.group(1)) if reference and reference.end() == index else None
+            if shown is not None:
+                if _breaks(shown):
+                    return index, True
+                following, index = shown, ampersand
+                continue
+        if char in _WORD_BREAK:
+            return index, True
+        following, index = char, index - 1
+    return index, False
+
+
+# How the word around a link is walked: (links beside it are links, code spans beside it are code).
+_WALKS = ((True, True), (True, False), (False, False))
+
+
+class _Neighbours:
+    """The links one scan found in text[start:end], by where they open and end: what a reader sees of a link
+    is its label with the links inside it shown as their labels, and the word it is part of takes in the
+    text and the links right beside it, up to whitespace: `[good](https://evil.com).com` reads "good.com".
+
+    Contexts are remembered by position, so that a run of adjacent links is walked once, not once per link;
+    one longer than `_CONTEXT_LIMIT` shown characters is not read (None: its links are rewritten)."""
+
+    def __init__(
+        self, text: str, links: list[_Link], start: int, end: int, runs: _BacktickRuns | None = None
+    ) -> None:
+        self.text, self.start, self.end, self.runs = text, start, end, runs
+        self.by_opener: dict[int, _Link] = {}
+        self.by_end: dict[int, _Link] = {}
+        for link in sorted(links, key=lambda link: (link.opener, -link.end)):
+            self.by_opener.setdefault(link.opener, link)
+            self.by_end.setdefault(link.end, link)
+        self.openers = sorted(self.by_opener)
+        self.ends = sorted(self.by_end)
+        self._labels: dict[int, str] = {}
+        self._rights: dict[tuple[int, str, bool, bool], str | None] = {}
+        self._lefts: dict[tuple[int, str, bool, bool], str | None] = {}
+
+    def label(self, link: _Link) -> str:
+        """The label as shown: the links inside it replaced by their own shown labels."""
+        shown = self._labels.get(link.opener)
+        if shown is None and link.closer - link.label_start > _MAX_LABEL:
+            shown = self.text[link.label_start : link.closer]  # not read (see `_link_disguised`)
+        if shown is None:
+            text, index, pieces = self.text, link.label_start, []
+            position = bisect.bisect_left(self.openers, index)
+            while position < len(self.openers) and self.openers[position] < link.closer:
+                inner = self.by_opener[self.openers[position]]
+                if inner.opener >= index and inner.end <= link.closer and inner is not link:
+                    pieces.append(text[index : inner.opener])
+                    pieces.append(self.label(inner))
+                    index = inner.end
+                position += 1
+            pieces.append(text[index : link.closer])
+            shown = self._labels[link.opener] = "".join(pieces)
+        return shown
+
+    def words(self, link: _Link, label: str) -> set[str] | None:
+        """The visible word around the link (its shown label with what touches it on either side), with the
+        links beside it read as links (their labels show) and as text (their brackets end the word: a
+        reference whose definition a renderer does not see), and code spans beside it read as code (what
+        they show, see `_code_content`) and as text; None if it is too long to read."""
+        text, before, after = self.text, link.opener - 1, link.end
+        first, last = (_shown_at(label, 0, len(label))[0] if label else ""), label[-1:]
+        # Most links have whitespace or punctuation on either side: nothing to walk.
+        if before < self.start or (
+            text[before] in _WORD_BREAK and text[before] != ";" and link.opener not in self.by_end
+        ):
+            lefts: set[str | None] = {""}  # (";" may end a character reference: "&#46;" shows ".")
+        elif (
+            text[before] in " \n"
+            and first not in _JOINS_AFTER
+            and not text[before - 1 : before].isspace()
+            and text[before - 1 : before] not in _JOINS_BEFORE
+        ):
+            lefts = {""}
+        else:
+            lefts = {self._left(link.opener, first, chain, code) for chain, code in _WALKS}
+        if after >= self.end or (text[after] in _WORD_BREAK and after not in self.by_opener):
+            rights: set[str | None] = {""}
+        elif (
+            text[after] in " \n"
+            and last not in _JOINS_BEFORE
+            and not text[after + 1 : after + 2].isspace()
+            and text[after + 1 : after + 2] not in _MAY_JOIN_AFTER
+        ):
+            rights = {""}
+        else:
+            rights = {self._right(link.end, last, chain, code) for chain, code in _WALKS}
+        if None in lefts or None in rights:
+            return None
+        return {f"{left}{label}{right}" for left in lefts for right in rights}
+
+    def _right(self, index: int, previous: str, chain: bool, code: bool) -> str | None:
+        steps: list[tuple[tuple[int, str, bool, bool], str]] = []  # where the walk went, what each step added
+        tail: str | None = ""
+        while index < self.end:
+            key = (index, previous, chain, code)
+            if key in self._rights:
+                tail = self._rights[key]
+                break
+            span = self._code_after(index) if code else None
+            if span is not None:
+                shown = _code_content(self.text[span[0] : span[1]])
+                reached, ended = _word_forward(shown, 0, min(len(shown), _CONTEXT_LIMIT + 1), previous)
+                steps.append((key, shown[:reached]))
+                if ended or reached > _CONTEXT_LIMIT:
+                    break
+                previous, index = shown[-1:] or previous, span[2]
+                continue
+            beside = self.by_opener.get(index)
+            if beside is not None:
+                if not chain:
+                    break
+                shown = self.label(beside)
+                reached, ended = _word_forward(shown, 0, min(len(shown), _CONTEXT_LIMIT + 1), previous)
+                steps.append((key, shown[:reached]))
+                if ended or reached > _CONTEXT_LIMIT:
+                    break
+                previous, index = shown[-1:] or previous, beside.end
+                continue
+            position = bisect.bisect_right(self.openers, index)
+            following = self.openers[position] if position < len(self.openers) else self.end
+            stop = min(following, self.end, index + _CONTEXT_LIMIT + 1)
+            if code and (backtick := self.text.find("`", index + 1, stop)) >= 0:
+                stop = backtick
+            reached, ended = _word_forward(self.text, index, stop, previous)
+            steps.append((key, self.text[index:reached]))
+            if ended or reached - index > _CONTEXT_LIMIT:
+                break
+            previous, index = self.text[reached - 1], reached
+        for key, piece in reversed(steps):
+            tail = None if tail is None or len(piece) + len(tail) > _CONTEXT_LIMIT else piece + tail
+            self._rights[key] = tail
+        return tail
+
+    def _left(self, index: int, following: str, chain: bool, code: bool) -> str | None:
+        steps: list[tuple[tuple[int, str, bool, bool], str]] = []
+        head: str | None = ""
+        while index > self.start:
+            key = (index, following, chain, code)
+            if key in self._lefts:
+                head = self._lefts[key]
+                break
+            span = self._code_before(index) if code else None
+            if span is not None:
+                shown = _code_content(self.text[span[1] : span[2]])
+                limit = max(len(shown) - _CONTEXT_LIMIT - 1, 0)
+                reached, ended = _word_backward(shown, len(shown), limit, following)
+                steps.append((key, shown[reached:]))
+                if ended or len(shown) - reached > _CONTEXT_LIMIT:
+                    break
+                following, index = shown[:1] or following, span[0]
+                continue
+            beside = self.by_end.get(index)
+            if beside is not None:
+                if not chain:
+                    break
+                shown = self.label(beside)
+                limit = max(len(shown) - _CONTEXT_LIMIT - 1, 0)
+                reached, ended = _word_backward(shown, len(shown), limit, following)
+                steps.append((key, shown[reached:]))
+                if ended or len(shown) - reached > _CONTEXT_LIMIT:
+                    break
+                following, index = shown[:1] or following, beside.opener
+                continue
+            position = bisect.bisect_left(self.ends, index) - 1
+            preceding = self.ends[position] if position >= 0 else self.start
+            stop = max(preceding, self.start, index - _CONTEXT_LIMIT - 1)
+            if code and (backtick := self.text.rfind("`", stop, index - 1)) >= 0:
+                stop = backtick + 1
+            reached, ended = _word_backward(self.text, index, stop, following)
+            steps.append((key, self.text[reached:index]))
+            if ended or index - reached > _CONTEXT_LIMIT:
+                break
+            following, index = self.text[reached], reached
+        for key, piece in reversed(steps):
+            head = None if head is None or len(piece) + len(head) > _CONTEXT_LIMIT else head + piece
+            self._lefts[key] = head
+        return head
+
+    def _code_after(self, index: int) -> tuple[int, int, int] | None:
+        """The code span that opens at `index`: where its content starts and ends, and where it ends."""
+        if self.runs is None or self.text[index] != "`" or (index > 0 and self.text[index - 1] == "`"):
+            return None
+        run_end = index
+        while run_end < self.end and self.text[run_end] == "`":
+            run_end += 1
+        closing = self.runs.closing(run_end - index, run_end, self.end)
+        return None if closing is None else (run_end, closing - (run_end - index), closing)
+
+    def _code_before(self, index: int) -> tuple[int, int, int] | None:
+        """The code span that closes just before `index`: where it starts, and its content's start and end."""
+        text = self.text
+        if self.runs is None or text[index - 1] != "`" or (index < len(text) and text[index] == "`"):
+            return None
+        run_start = index - 1
+        while run_start > self.start and text[run_start - 1] == "`":
+            run_start -= 1
+        length = index - run_start
+        opening = self.runs.opening(length, run_start, self.start)
+        return None if opening is None else (opening, opening + length, run_start)
+
+
+def _autolinks(text: str, start: int, end: int) -> list[_Link]:
+    """The autolinks in text[start:end], as neighbours only (they show their own target): `<https://x>`
+    shows "https://x", which is part of the word of a link right beside it."""
+    if text.find("<", start, end) < 0:
+        return []
+    return [
+        _Link(match.start(), match.start() + 1, match.end() - 1, match.end(), (), False)
+        for match in _AUTOLINK.finditer(text, start, end)
+    ]
+
+
+def _link_disguised(text: str, link: _Link, neighbours: _Neighbours) -> bool:
+    """Whether the label, as written or as shown, or the visible word the link is part of names a host the
+    link does not lead to."""
     if link.closer - link.label_start > _MAX_LABEL:
         return True  # not even sliced: nested labels would make that quadratic
-    return _disguised(text[link.label_start : link.closer], link.targets)
+    label = text[link.label_start : link.closer]
+    if _disguised(label, link.targets):
+        return True
+    shown = neighbours.label(link)
+    if shown != label and (len(shown) > _MAX_LABEL or _disguised(shown, link.targets)):
+        return True
+    words = neighbours.words(link, shown)
+    return words is None or any(word != shown and _disguised(word, link.targets) for word in words)
 
 
 def _disguised_links(text: str) -> tuple[list[_Link], set[int]]:
@@ -914,11 +1449,15 @@ def _disguised_links(text: str) -> tuple[list[_Link], set[int]]:
     flagged: dict[tuple[int, int, int], _Link] = {}
     for reading in _readings(text, prose):
         for start, end in reading.units:
-            for link in _scan(
+            links = _scan(
                 text, start, end, code=reading.code, retain=reading.retain, definitions=definitions, runs=runs
-            ):
+            )
+            neighbours = (
+                _Neighbours(text, links + _autolinks(text, start, end), start, end, runs) if links else None
+            )
+            for link in links:
                 key = (link.opener, link.closer, link.end)
-                if key not in flagged and _link_disguised(text, link):
+                if key not in flagged and neighbours and _link_disguised(text, link, neighbours):
                     flagged[key] = link
     return sorted(flagged.values(), key=lambda link: (link.closer, link.opener)), definition_openers
 
@@ -1050,8 +1589,10 @@ def _defuse(text: str) -> str:
 
 
 def neutralize(text: str) -> str:
-    """Make untrusted markdown safe to post: no pings, no disguised links, all else unchanged. Idempotent."""
-    current = text.translate(_BIDI_CONTROLS)
+    """Make untrusted markdown safe to post: no pings, no disguised links, all else unchanged. Idempotent.
+
+    Line endings become "\\n" first: markdown reads a lone "\\r" as one, and the rules here split at "\\n"."""
+    current = text.replace("\r\n", "\n").replace("\r", "\n").translate(_BIDI_CONTROLS)
     for _ in range(_MAX_PASSES):
         following = _one_pass(current)
         if following == current:

@@ -110,6 +110,144 @@ def test_disguised_links_missed_by_the_old_filter_show_their_target(agent_text: 
 @pytest.mark.parametrize(
     ("agent_text", "shown"),
     [
+        # The host is read from the visible word the link is part of, not only from its label.
+        (
+            "[good](https://evil.com)[.com](https://evil.com)",
+            "good (https://evil.com).com (https://evil.com)",
+        ),
+        ("[good](https://evil.com).com", "good (https://evil.com).com"),
+        ("good[.com](https://evil.com)", "good.com (https://evil.com)"),
+        ("good [.com](https://evil.com)", "good .com (https://evil.com)"),  # "good .com" reads as good.com
+        (
+            "[good](https://good.com)[.com](https://evil.com)",
+            "[good](https://good.com).com (https://evil.com)",
+        ),
+        ("**[good](https://evil.com)**.com", "**good (https://evil.com)**.com"),
+        ("[good](https://evil.com)`.com`", "good (https://evil.com)`.com`"),
+        ("[good](https://evil.com)&#46;com", "good (https://evil.com)&#46;com"),
+        ("good&#46;[com](https://evil.com)", "good&#46;com (https://evil.com)"),
+        ("[good][1].com\n\n[1]: https://evil.com", "good (https://evil.com).com\n\n[1]: https://evil.com"),
+        ("https://good.com/[download](https://evil.com)", "https://good.com/download (https://evil.com)"),
+        # A link beside it is read both as a link and as text (a renderer may not see its definition).
+        (
+            "[good](https://evil.com).com[™][r]\n\n[r]: https://x.dev",
+            "good (https://evil.com).com[™][r]\n\n[r]: https://x.dev",
+        ),
+        ("<https://evil.com|good><https://evil.com|.com>", "good (https://evil.com).com (https://evil.com)"),
+        # An image inside a link shows as its text: "good" + ".com".
+        (
+            "[![good](https://x.dev/i.png)](https://evil.com).com",
+            "!\\[good\\](https://x.dev/i.png) (https://evil.com).com",
+        ),
+        # A name is found anywhere in a word, not only as the whole word.
+        ("[good.com&](https://evil.com)", "good.com& (https://evil.com)"),
+        ("[visit:good.com](https://evil.com)", "visit:good.com (https://evil.com)"),
+        ("[-good.com-](https://evil.com)", "-good.com- (https://evil.com)"),
+        ("[good.com*](https://evil.com)", "good.com* (https://evil.com)"),  # a lone "*" shows
+        ("[go\u0334od.com](https://evil.com)", "go\u0334od.com (https://evil.com)"),  # a combining mark
+        ("[good᛫com](https://evil.com)", "good᛫com (https://evil.com)"),  # a runic dot
+        # Combining marks on punctuation or at the end of a label hide nothing.
+        ("[https:/\u0334/good](https://evil.com)", "https:/\u0334/good (https://evil.com)"),
+        ("[bank.dev\u0334-\u0334](https://evil.com)", "bank.dev\u0334-\u0334 (https://evil.com)"),
+        # Markup characters each may show or not: "`good.co`*m" shows good.co (a lone "*"), not good.com.
+        ("[`good.co`*m](https://good.com)", "`good.co`*m (https://good.com)"),
+        ("`пример`[.](https://evil.com)`co._u`", "`пример`. (https://evil.com)`co._u`"),
+        # What a renderer shows beside a link: a code span's content (one space off each end), an autolink's
+        # address; a lone "\r" ends a line.
+        ("[good](https://evil.com)` .com `", "good (https://evil.com)` .com `"),
+        ("` good `[.com](https://evil.com)", "` good `.com (https://evil.com)"),
+        ("[Sign in at](https://evil.com)<https://good.com>", "Sign in at (https://evil.com)https://good.com"),
+        ("[good.com][x]\r\r[x]: https://evil.com", "good.com (https://evil.com)\n\n[x]: https://evil.com"),
+        # Only ASCII spaces end a destination (CommonMark) or, as far as anyone knows, a Slack URL.
+        ("[good.com][r]\n\n[r]: \u00a0evil.com", "good.com (%C2%A0evil.com)\n\n[r]: \u00a0evil.com"),
+        ("<https://evil.com\u3000x|good.com>", "good.com (https://evil.com%20x)"),
+        # Control characters are invisible in a label.
+        ("[g\x01ood.com](https://evil.com)", "g\x01ood.com (https://evil.com)"),
+        ("[g\x7food.com](https://evil.com)", "g\x7food.com (https://evil.com)"),
+        ("[g\x85ood.com](https://evil.com)", "g\x85ood.com (https://evil.com)"),
+        ("[good](https://evil.com)\x01.com", "good (https://evil.com)\x01.com"),
+        # Backslashes and references in a target: both the decoded and the written target must agree.
+        (
+            "[good.com](https://evil.com\\.good.com)",
+            "good.com (https://evil.com.good.com, https://evil.com/.good.com)",
+        ),
+        (
+            "[good.com](<https://evil.com\\.good.com>)",
+            "good.com (https://evil.com.good.com, https://evil.com/.good.com)",
+        ),
+        (
+            "[good.com][1]\n\n[1]: https://evil.com\\.good.com",
+            "good.com (https://evil.com.good.com, https://evil.com/.good.com)\n\n[1]: https://evil.com\\.good.com",
+        ),
+        ("<https://evil.com\\.good.com|good.com>", "good.com (https://evil.com%5C.good.com)"),
+        # A backslash before a control character or a line break: markdown-it keeps the destination going.
+        ("[good.com](https://good.com\\\n@evil.com)", "good.com (https://good.com/@evil.com)"),
+        ("[good.com](<https://good.com\\\x0b@evil.com>)", "good.com (https://good.com/%0B@evil.com)"),
+        ("[good.com](https://evil.com%5C.good.com)", "good.com (https://evil.com%5C.good.com)"),
+    ],
+)
+def test_gaps_a_reviewer_found_are_closed(agent_text: str, shown: str) -> None:
+    assert neutralize(agent_text) == shown
+    assert neutralize(shown) == shown
+
+
+@pytest.mark.parametrize(
+    ("agent_text", "shown"),
+    [
+        # Only a plain ``` block is code to the link rules: Slack does not document the other fences.
+        ("~~~\n[good.com](https://evil.com)\n~~~", "~~~\ngood.com (https://evil.com)\n~~~"),
+        ("````\n[good.com](https://evil.com)\n````", "````\ngood.com (https://evil.com)\n````"),
+        ("~~~~md\n[good.com](https://evil.com)\n~~~~", "~~~~md\ngood.com (https://evil.com)\n~~~~"),
+        # Read with tilde fences, the link is in a ``` block; read without them, it is prose.
+        (
+            "~~~\n```\n~~~\n```\n[good.com](https://evil.com)\n```",
+            "~~~\n```\n~~~\n```\ngood.com (https://evil.com)\n```",
+        ),
+        # A parser that toggles at every fence line reads the link as prose.
+        (
+            "```\n~~~\n[good.com](https://evil.com)\n~~~\n```",
+            "```\n~~~\ngood.com (https://evil.com)\n~~~\n```",
+        ),
+        ("```py\n[good.com](https://evil.com)\n```", "```py\n[good.com](https://evil.com)\n```"),
+        ("```\n[good.com](https://evil.com)", "```\ngood.com (https://evil.com)"),  # unclosed
+    ],
+)
+def test_only_plain_backtick_blocks_are_exempt_from_the_link_rules(agent_text: str, shown: str) -> None:
+    assert neutralize(agent_text) == shown
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    [
+        "see [docs](https://x.dev).",
+        "[a](https://x.dev)[b](https://y.dev)",
+        "[good](https://good.com)[.com](https://good.com)",
+        "good.com, [x](https://evil.com)",
+        "[docs](https://x.dev)/[api](https://x.dev/api)",
+        "[`README.md`](https://github.com/x/y/blob/main/README.md): [v1.2](https://github.com/x/y/releases)",
+        "[https://github.com/socketio/socket.io](https://github.com/socketio/socket.io)",
+        "[me@good.com](mailto:me@good.com)",
+        "[docs.good.com](https://good.com)",
+        "[हिंदी.भारत](https://हिंदी.भारत)",
+        "[docs](https://x.dev) `example.com`",
+        "[docs](https://x.dev)`code` example.com",
+        "[github.com/socketio/socket.io](https://github.com/socketio/socket.io)",
+        "[good.com](https://good.com/a%2Fb)",
+        "[a](x)" * 300,
+    ],
+)
+def test_honest_links_beside_text_or_links_pass_unchanged(markdown: str) -> None:
+    assert neutralize(markdown) == markdown
+
+
+def test_control_characters_cannot_join_a_broadcast() -> None:
+    assert neutralize("@\x01here") == f"@{WJ}\x01here"
+    assert neutralize("<\x01!here>") == f"<{WJ}\x01!here>"
+
+
+@pytest.mark.parametrize(
+    ("agent_text", "shown"),
+    [
         ("[good.com][1]\n\n[1]: https://evil.com", "good.com (https://evil.com)\n\n[1]: https://evil.com"),
         (
             "[good.com][]\n\n[good.com]: https://evil.com",
@@ -183,6 +321,13 @@ def test_neutralize_is_idempotent_on_the_examples() -> None:
         "<https://x|" * 9_000,
         "[a]: https://evil.com\n" * 4_000 + "[a] " * 5_000,
         "[good.com]: https://evil.com\n" * 3_000 + "[good.com] " * 3_000,
+        "[a](x)" * 20_000,
+        "[good](https://evil.com)" * 10_000 + ".com",
+        "x" * 50_000 + "[a](b)" + "y" * 50_000,
+        "[a](x)<a@b>" * 10_000,
+        "[a](x)" + "&#46;" * 20_000,
+        "[go" + "*o" * 3_000 + "](x)",
+        "~~~\n```\n" * 10_000,
         '[a](x "' * 14_000,
         "| [a `b | c` ](x) " * 5_000,
     ],
