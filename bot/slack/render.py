@@ -5,8 +5,9 @@ why and how); its functions are re-exported here, where the rest of the bot has 
 
 Answers of any length arrive whole: `next_part` cuts at a paragraph, else a line, else a word boundary,
 well below Slack's limits, and closes a code block at the end of a part and reopens it (with its language)
-at the start of the next one. Code blocks are recognized by the same rules the neutralizer uses, so a part
-never shows as prose what the neutralizer treated as code. Parts are computed from an offset into the text
+at the start of the next one. Code blocks are found by CommonMark's fence rules (`fences`); the
+neutralizer exempts only some of them from its link rules (never more), so a cut cannot expose as prose
+anything it left unchecked. Parts are computed from an offset into the text
 so that a worker resuming after a crash, or re-splitting smaller after `msg_too_long`, continues exactly
 where the last part ended. A cut can turn harmless text into a broadcast (`@hereafter` → `@here`, or
 `me@here.com` → `@here.com`), so every part and every fallback is guarded again after cutting.
