@@ -116,6 +116,15 @@ class Turn(Base):
             sqlite_where=text("next_run_at IS NOT NULL"),
             postgresql_where=text("next_run_at IS NOT NULL"),
         ),
+        # Claims also look at the youngest scheduled polls (see turns/lease.py), from here: a new turn's
+        # first poll is not queued behind a hundred old ones.
+        Index(
+            "ix_turns_step_young",
+            "step",
+            "submitted_at",
+            sqlite_where=text("next_run_at IS NOT NULL"),
+            postgresql_where=text("next_run_at IS NOT NULL"),
+        ),
         # The retention purge reads the oldest finished turns that still have their texts from here: the
         # index holds only those (about RETENTION_DAYS of turns), however long the history grows.
         Index(

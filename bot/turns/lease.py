@@ -169,6 +169,9 @@ def _due(now: float, step: str) -> Any:
 # How many of the most overdue turns of a Blocks step are weighed against each other (a bounded read of
 # the index): polls by how far behind their cadence they are, all by whether their key has a token.
 POLL_LOOKAHEAD = 8
+# And the few youngest polls (turns submitted within YOUNG_SECONDS), whatever older ones wait.
+YOUNG_LOOKAHEAD = 4
+YOUNG_SECONDS = 120.0
 
 
 def _blocks_candidates(
@@ -183,28 +186,41 @@ def _blocks_candidates(
     factor when tokens are short, so young turns (most of whose answers come within a minute) are not
     queued behind old ones. The oldest overdue poll is always among those weighed and its lateness only
     grows, so none starves."""
-    rows = conn.execute(
-        select(
-            Turn.id,
-            Turn.next_run_at,
-            Turn.submitted_at,
-            Turn.deadline_at,
-            Conversation.team_id,
-            Conversation.enterprise_id,
-            Conversation.blocks_key_hash,
-        )
+    columns = (
+        Turn.id,
+        Turn.next_run_at,
+        Turn.submitted_at,
+        Turn.deadline_at,
+        Conversation.team_id,
+        Conversation.enterprise_id,
+        Conversation.blocks_key_hash,
+    )
+    keys_left = (
+        or_(Conversation.blocks_key_hash.is_(None), Conversation.blocks_key_hash.not_in(past))
+        if past
+        else true()
+    )
+    due = (
+        select(*columns)
         .join(Conversation, Conversation.id == Turn.conversation_id)
-        .where(
-            *_due_conditions(now, step),
-            or_(Conversation.blocks_key_hash.is_(None), Conversation.blocks_key_hash.not_in(past))
-            if past
-            else true(),
-        )
-        .order_by(Turn.next_run_at)
-        .limit(POLL_LOOKAHEAD)
-        .with_for_update(skip_locked=True, of=Turn)
-    ).all()
+        .where(*_due_conditions(now, step), keys_left)
+    )
+    rows = list(
+        conn.execute(
+            due.order_by(Turn.next_run_at).limit(POLL_LOOKAHEAD).with_for_update(skip_locked=True, of=Turn)
+        ).all()
+    )
     if step == states.POLL:
+        # The most overdue are the oldest turns when many run: a new turn's first poll (due in seconds,
+        # and most behind its own cadence once late) would never be among them. Look at the youngest too.
+        young = conn.execute(
+            due.where(Turn.submitted_at >= now - YOUNG_SECONDS)
+            .order_by(Turn.submitted_at.desc())
+            .limit(YOUNG_LOOKAHEAD)
+            .with_for_update(skip_locked=True, of=Turn)
+        ).all()
+        seen = {row.id for row in rows}
+        rows += [row for row in young if row.id not in seen]
 
         def behind(row: Any) -> float:
             return policy.behind(

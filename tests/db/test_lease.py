@@ -185,3 +185,21 @@ def test_the_blocks_backlog_counts_due_creates_and_polls_that_nobody_holds(engin
             )
         assert blocks_backlog(conn, 200.0) == Backlog(waiting=3, longest_wait=120.0)
         assert blocks_backlog(conn, 60.0) == Backlog(waiting=0, longest_wait=0.0)
+
+
+def test_a_new_turns_first_poll_is_not_queued_behind_a_hundred_old_ones(engine: Engine) -> None:
+    """A hundred old turns are overdue by five minutes (2.5 of their 2-minute intervals); a new turn is 10 s
+    late for a poll due every 3 s: it goes first, as the furthest behind its own cadence, although it is
+    not among the most overdue by the clock (where it used to wait for all hundred)."""
+    open_turns(engine, 101, step=states.POLL, now=100.0)
+    now = 10_000.0
+    with engine.begin() as conn:
+        ids = list(conn.execute(select(Turn.id).order_by(Turn.id)).scalars())
+        conn.execute(
+            update(Turn).where(Turn.id.in_(ids[:-1])).values(submitted_at=1_000.0, next_run_at=now - 300)
+        )
+        conn.execute(
+            update(Turn).where(Turn.id == ids[-1]).values(submitted_at=now - 13, next_run_at=now - 10)
+        )
+    claimed = claim_next(engine, budget(engine), now=now, lease_seconds=60)
+    assert claimed is not None and claimed.lease.turn_id == ids[-1]
