@@ -80,17 +80,8 @@ class DatabaseInstallationStore(InstallationStore):
         """Add an install (or, for the same install time, update it: a token refresh) and its bot."""
         with self.engine.begin() as conn:
             values = self._installation_row(installation)
-            c = SlackInstallation
             self._insert_or_update(
-                conn,
-                SlackInstallation,
-                values,
-                and_(
-                    c.client_id == self.client_id,
-                    c.enterprise_id == installation.enterprise_id,
-                    c.team_id == installation.team_id,
-                    c.installed_at == values["installed_at"],
-                ),
+                conn, SlackInstallation, values, self._same_install(SlackInstallation, values)
             )
             self._save_bot(conn, installation.to_bot())
 
@@ -100,17 +91,15 @@ class DatabaseInstallationStore(InstallationStore):
 
     def _save_bot(self, conn: Connection, bot: Bot) -> None:
         values = self._bot_row(bot)
-        c = SlackBot
-        self._insert_or_update(
-            conn,
-            SlackBot,
-            values,
-            and_(
-                c.client_id == self.client_id,
-                c.enterprise_id == bot.enterprise_id,
-                c.team_id == bot.team_id,
-                c.installed_at == values["installed_at"],
-            ),
+        self._insert_or_update(conn, SlackBot, values, self._same_install(SlackBot, values))
+
+    def _same_install(self, model: Any, values: Mapping[str, Any]) -> ColumnElement[bool]:
+        """The row of the same install (one workspace, one install time): a refresh updates it."""
+        return and_(
+            model.client_id == self.client_id,
+            model.enterprise_id == values["enterprise_id"],
+            model.team_id == values["team_id"],
+            model.installed_at == values["installed_at"],
         )
 
     @staticmethod
