@@ -63,11 +63,14 @@ class Worker:
         self._pool: list[threading.Thread] = []
         self._errors = Throttle(logger)
         self._new_sessions = itertools.count()  # keys with room to spare take new sessions in turn
+        # Keys whose budget row is known to exist (committed): the claim's hot path need not insert it.
+        self._budgets_made: set[str] = set()
 
     def start(self) -> None:
         with self.rt.engine.begin() as conn:
             for budget in self._budgets():
                 budget.ensure(conn, self.rt.clock())
+        self._budgets_made.update(budget.key_hash for budget in self._budgets())
         for index in range(self.threads):
             thread = threading.Thread(target=self._loop, name=f"worker-{index}", daemon=True)
             thread.start()
@@ -111,6 +114,8 @@ class Worker:
         )
         if claimed is None:
             return False
+        if claimed.key_hash is not None:
+            self._budgets_made.add(claimed.key_hash)  # it paid from that budget: the row is committed
         self._run(claimed)
         return True
 
@@ -134,7 +139,8 @@ class Worker:
             account = account or roomiest(conn, usable, now, turn=next(self._new_sessions))
         if account is None:
             return None
-        account.budget.ensure(conn, now)  # a workspace key used for the first time: its budget, full
+        if account.key_hash not in self._budgets_made:
+            account.budget.ensure(conn, now)  # a workspace key used for the first time: its budget, full
         return account.key_hash, account.budget
 
     def _loop(self) -> None:
@@ -291,7 +297,10 @@ class Worker:
             if paying is None:
                 return True, None
             key, budget = paying
-            return budget.take(conn, now, for_poll=turn.step == states.POLL), key
+            taken = budget.take(conn, now, for_poll=turn.step == states.POLL)
+        if taken:
+            self._budgets_made.add(key)  # committed with the token it paid
+        return taken, key
 
     def _release(self, lease: Lease, next_run_at: float | None) -> None:
         with contextlib.suppress(LeaseLost):
