@@ -116,10 +116,21 @@ class Turn(Base):
             sqlite_where=text("next_run_at IS NOT NULL"),
             postgresql_where=text("next_run_at IS NOT NULL"),
         ),
-        # Claims also look at the youngest scheduled polls (see turns/lease.py), from here: a new turn's
-        # first poll is not queued behind a hundred old ones.
+        # A claim of a Blocks step reads one person's most overdue turns from here, once fair shares chose
+        # whose (see turns/shares.py) ...
         Index(
-            "ix_turns_step_young",
+            "ix_turns_lane_due",
+            "requested_by",
+            "step",
+            "next_run_at",
+            sqlite_where=text("next_run_at IS NOT NULL"),
+            postgresql_where=text("next_run_at IS NOT NULL"),
+        ),
+        # ... and their youngest scheduled polls, from here: a new turn's first poll is not queued behind
+        # a hundred old ones (see turns/lease.py).
+        Index(
+            "ix_turns_lane_young",
+            "requested_by",
             "step",
             "submitted_at",
             sqlite_where=text("next_run_at IS NOT NULL"),
@@ -183,6 +194,18 @@ class Turn(Base):
     finished_at: Mapped[float | None] = mapped_column(Float)
     # When the retention purge cleared this turn's texts and its messages' (see turns/retention.py).
     texts_purged_at: Mapped[float | None] = mapped_column(Float)
+
+
+class FairShare(Base):
+    """When a person's Blocks step, and their workspace's, last got a token (`user_id` '' is the workspace
+    as a whole): the next token goes to the workspace, then the person, served least recently (see
+    turns/shares.py). No text, one row per person who asked: nothing to purge."""
+
+    __tablename__ = "fair_shares"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    served_at: Mapped[float] = mapped_column(Float)
 
 
 class RateBudget(Base):

@@ -40,14 +40,17 @@ def _insert_ignoring_conflict(dialect: str, table: Table, returning: str | None)
     return statement
 
 
-def upsert(conn: Connection, model: type[Base], values: dict[str, Any], *, key: str) -> None:
-    """INSERT … ON CONFLICT (key) DO UPDATE SET the other columns."""
-    statement = _upsert(conn.dialect.name, cast(Table, model.__table__), key, tuple(sorted(values)))
+def upsert(
+    conn: Connection, model: type[Base], values: dict[str, Any], *, key: str | tuple[str, ...]
+) -> None:
+    """INSERT … ON CONFLICT (key, the primary key's columns) DO UPDATE SET the other columns."""
+    keys = (key,) if isinstance(key, str) else key
+    statement = _upsert(conn.dialect.name, cast(Table, model.__table__), keys, tuple(sorted(values)))
     conn.execute(statement, values)
 
 
 @functools.cache
-def _upsert(dialect: str, table: Table, key: str, columns: tuple[str, ...]) -> Any:
+def _upsert(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
     insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    updates = {name: insert.excluded[name] for name in columns if name != key}
-    return insert.on_conflict_do_update(index_elements=[table.c[key]], set_=updates)
+    updates = {name: insert.excluded[name] for name in columns if name not in keys}
+    return insert.on_conflict_do_update(index_elements=[table.c[name] for name in keys], set_=updates)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, func, or_, select, true, update
 
 from bot.blocks.budget import Budget
 from bot.db.models import Conversation, Turn
-from bot.turns import states
+from bot.turns import shares, states
 from bot.turns.schedule import PollPolicy
 
 DEFAULT_POLL_POLICY = PollPolicy()
@@ -98,12 +98,16 @@ def claim_next(
     the budget of its own key (`payer`; a plain `Budget` pays for every turn), taken in the same
     transaction (undone if the turn is not claimed after all).
 
-    One indexed query per step, in priority order: what a person is waiting to see comes first, and
-    within a step the most overdue turn. Each query reads (step, next_run_at) from one index, so its
-    cost does not grow with the number of turns in flight. Blocks steps look a little further, at the few
-    most overdue: polls are weighed by how far each is behind its own cadence (see `_blocks_candidates`),
-    and a turn whose key has no token left gives way to the next one whose key has. Creates and follow-ups
-    go first on every key: a key that cannot pay for one pays for no poll either.
+    Slack steps: one indexed query per step, in priority order (what a person is waiting to see comes
+    first), the most overdue turn of the step. Each reads (step, next_run_at) from one index, so its cost
+    does not grow with the number of turns in flight.
+
+    Blocks steps: whose turn it is first, by fair shares (the workspace, then the person, served least
+    recently; see `shares`), then which of their turns: creates and follow-ups before polls, and of the few
+    most overdue polls the one furthest behind its own cadence (see `_blocks_candidates`). A turn whose key
+    has no token left gives way to the next one whose key has. A key that refused a token for one person's
+    step is spent for this claim: it pays for no one else's either, not even a create from the tokens that
+    polls leave (those are kept for the person whose turn it is).
     """
     pay = _single_payer(payer) if isinstance(payer, Budget) else payer
     token = str(uuid.uuid4())
@@ -114,29 +118,50 @@ def claim_next(
                 if turn_id is not None:
                     return Claimed(Lease(engine, turn_id, token, lease_seconds), step)
             spent: set[str] = set()  # keys without a token for this claim
-            for step in BLOCKS_PRIORITY:
-                # The most overdue candidates may all be of keys that are spent while another key has
-                # room: look again past those keys' turns, until no key is found spent anew.
-                while True:
-                    known_spent = len(spent)
-                    for candidate in _blocks_candidates(conn, now, step, poll_policy, past=spent):
-                        paying = pay(conn, candidate, now)
-                        if paying is not None:
-                            key, budget = paying
-                            if key in spent:
-                                continue
-                            if not budget.take(conn, now, for_poll=step == states.POLL):
-                                spent.add(key)
-                                continue
-                        turn_id = _claim(conn, token, now, lease_seconds, step, candidate.turn_id)
-                        if turn_id is None:
-                            raise _NothingClaimed  # roll the token back
-                        key_hash = paying[0] if paying is not None else None
-                        return Claimed(Lease(engine, turn_id, token, lease_seconds), step, key_hash)
-                    if len(spent) == known_spent:
-                        break
+            for lane in shares.due_lanes(conn, (Turn.step.in_(BLOCKS_PRIORITY), *_due_conditions(now, None))):
+                if lane.keys <= spent:
+                    continue  # every due step of theirs is of a spent key (None, a new session, never is)
+                claimed = _claim_in_lane(conn, token, lane, pay, spent, now, lease_seconds, poll_policy)
+                if claimed is not None:
+                    turn_id, step, key_hash = claimed
+                    shares.record_served(conn, lane.team_id, lane.user_id, now)
+                    return Claimed(Lease(engine, turn_id, token, lease_seconds), step, key_hash)
     except _NothingClaimed:
         return None
+    return None
+
+
+def _claim_in_lane(
+    conn: Connection,
+    token: str,
+    lane: shares.Lane,
+    pay: Payer,
+    spent: set[str],
+    now: float,
+    lease_seconds: float,
+    poll_policy: PollPolicy,
+) -> tuple[int, str, str | None] | None:
+    """Claim one of this lane's due Blocks steps that a key with a token pays for; (turn, step, key)."""
+    for step in BLOCKS_PRIORITY:
+        # The most overdue candidates may all be of keys that are spent while another key has room: look
+        # again past those keys' turns, until no key is found spent anew.
+        while True:
+            known_spent = len(spent)
+            for candidate in _blocks_candidates(conn, now, step, poll_policy, lane=lane, past=spent):
+                paying = pay(conn, candidate, now)
+                if paying is not None:
+                    key, budget = paying
+                    if key in spent:
+                        continue
+                    if not budget.take(conn, now, for_poll=step == states.POLL):
+                        spent.add(key)
+                        continue
+                turn_id = _claim(conn, token, now, lease_seconds, step, candidate.turn_id)
+                if turn_id is None:
+                    raise _NothingClaimed  # roll the token back
+                return turn_id, step, paying[0] if paying is not None else None
+            if len(spent) == known_spent:
+                break
     return None
 
 
@@ -166,8 +191,8 @@ def _due(now: float, step: str) -> Any:
     return select(Turn.id).where(*_due_conditions(now, step)).order_by(Turn.next_run_at)
 
 
-# How many of the most overdue turns of a Blocks step are weighed against each other (a bounded read of
-# the index): polls by how far behind their cadence they are, all by whether their key has a token.
+# How many of one lane's most overdue turns of a Blocks step are weighed against each other (a bounded read
+# of the index): polls by how far behind their cadence they are, all by whether their key has a token.
 POLL_LOOKAHEAD = 8
 # And the few youngest polls (turns submitted within YOUNG_SECONDS), whatever older ones wait.
 YOUNG_LOOKAHEAD = 4
@@ -175,10 +200,16 @@ YOUNG_SECONDS = 120.0
 
 
 def _blocks_candidates(
-    conn: Connection, now: float, step: str, policy: PollPolicy, *, past: Collection[str] = ()
+    conn: Connection,
+    now: float,
+    step: str,
+    policy: PollPolicy,
+    *,
+    lane: shares.Lane,
+    past: Collection[str] = (),
 ) -> list[Candidate]:
-    """The few most overdue turns of a Blocks step, in the order they should be claimed, leaving out
-    sessions of the keys `past` (spent for this claim).
+    """The few most overdue turns of a Blocks step in one lane, in the order they should be claimed,
+    leaving out sessions of the keys `past` (spent for this claim).
 
     Polls: most behind relative to its own interval first. Overdue seconds do not weigh the same for
     every turn: 3 s late doubles the wait of a young turn polled every 3 s, and is nothing to one polled
@@ -203,7 +234,12 @@ def _blocks_candidates(
     due = (
         select(*columns)
         .join(Conversation, Conversation.id == Turn.conversation_id)
-        .where(*_due_conditions(now, step), keys_left)
+        .where(
+            Turn.requested_by == lane.user_id,
+            Conversation.team_id == lane.team_id,
+            *_due_conditions(now, step),
+            keys_left,
+        )
     )
     rows = list(
         conn.execute(

@@ -1,9 +1,11 @@
 """When to run a step again: poll intervals that grow with a turn's age, and backoff after errors.
 
-Sharing the key's budget is not done here: a poll that is due waits for a token, and tokens go to the
-overdue poll furthest behind its own interval (see `lease.claim_next`). So when the budget is short every
-turn's effective interval stretches by the same factor — never faster than the budget allows, the same
-for all, none starved — and as soon as there is room again every turn is back to its own pace.
+Sharing the key's budget is not done here: a poll that is due waits for a token; tokens go by fair shares
+to the workspace and then the person served least recently (see `shares`), and among their overdue polls
+to the one furthest behind its own interval (see `lease.claim_next`). So when the budget is short every
+person's turns get the same share, each of their turns' effective interval stretches by the same factor —
+never faster than the budget allows, none starved — and as soon as there is room again every turn is back
+to its own pace.
 """
 
 from __future__ import annotations
