@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.clairvoyant import clairvoyant
 from bench.measure import SideResult, percentile
 from bench.model import ORDERS, replay
-from bench.scenarios import Load, compare, intake, keys, memory, replicas
+from bench.scenarios import FairResult, Flood, Load, compare, fair, intake, keys, memory, replicas
 from bench.workload import TurnSpec, workload
 from bot.blocks.budget import BudgetPolicy
 from bot.config import Settings
@@ -35,6 +35,8 @@ FULL = {
     # 1, 2 and 3 keys on one process: a load that one key cannot poll promptly (and Slack's Tier 3 can
     # still carry its answers: the heavy load's 50 a minute outgrow the workspace's 42 edits a minute).
     "keys": Load(running=120, minutes=10, scale=10),
+    # One person asks 150 times in a minute while two others ask 10 times each: fair shares of one key.
+    "fair": Flood(flood=150, each=10, scale=10),
     # The heavy load again, now on three processes: the key is shared and the target is the same.
     "replicas": Load(running=200, minutes=20, scale=10),
     "intake": 2000,
@@ -47,6 +49,7 @@ QUICK = {
     "heavy": Load(running=40, minutes=4, scale=60),
     # At ×60 three keys of 100 would be 260 requests a real second: keys of 30 a minute, a load to match.
     "keys": Load(running=40, minutes=8, scale=60, blocks_limit=30),
+    "fair": Flood(flood=60, each=4, scale=30),
     "replicas": Load(running=20, minutes=3, scale=60),
     "intake": 1000,
     "memory": 2000,
@@ -84,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "light": lambda: _compare_section(emit, "light", plan["light"]),  # type: ignore[arg-type]
         "heavy": lambda: _compare_section(emit, "heavy", plan["heavy"]),  # type: ignore[arg-type]
         "keys": lambda: _keys_section(emit, plan["keys"]),  # type: ignore[arg-type]
+        "fair": lambda: _fair_section(emit, plan["fair"]),  # type: ignore[arg-type]
         "replicas": lambda: _replicas_section(emit, plan["replicas"], args.postgres),  # type: ignore[arg-type]
         "intake": lambda: _intake_section(emit, int(plan["intake"])),  # type: ignore[call-overload]
         "memory": lambda: _memory_section(emit, int(plan["memory"])),  # type: ignore[call-overload]
@@ -232,6 +236,53 @@ def _keys_verdict(sides: list[SideResult], per_key: float, limit: int) -> list[s
         f"budget is {per_key:.0f} a minute; one key used {base:.1f}",
         "p95 added latency: "
         + ", ".join(f"{count} key{'' if count == 1 else 's'} {value:.0f} s" for count, value in p95),
+    ]
+
+
+def _fair_section(emit: Callable[[str], None], load: Flood) -> None:
+    emit(
+        f"\n## fair: one person asks {load.flood} times in a minute, two others {load.each} times each over "
+        f"the next eight minutes; one key (time ×{load.scale:g})\n"
+    )
+    emit(
+        "The others' turns run twice on fresh simulators, alone and then beside the flood (same arrival "
+        "times and durations). With the flood the key is short for half an hour: the flood alone needs a "
+        "create and several polls for each of its turns.\n"
+    )
+    result = fair(load)
+    emit("| run | who | delivered | added p50 / p95 / max | Blocks 429s |")
+    emit("|---|---|---|---|---|")
+    for side, groups in ((result.alone, ("UBOB", "UCAROL")), (result.flooded, ("UBOB", "UCAROL", "UFLOOD"))):
+        for user in groups:
+            emit(
+                f"| {side.name} | {user} | {_delivered(result, side, user)} | "
+                f"{_triple(_added_of(result, side, user))} | {side.blocks_429s} |"
+            )
+    emit("")
+    for line in _fair_verdict(result):
+        emit(f"- {line}")
+
+
+def _added_of(result: FairResult, side: SideResult, user: str) -> list[float]:
+    added: dict[int, float] = side.extra["added_by_turn"]  # type: ignore[assignment]
+    return [added[spec.index] for spec in result.specs if spec.user == user and spec.index in added]
+
+
+def _delivered(result: FairResult, side: SideResult, user: str) -> str:
+    asked = sum(1 for spec in result.specs if spec.user == user)
+    return f"{len(_added_of(result, side, user))}/{asked}"
+
+
+def _fair_verdict(result: FairResult) -> list[str]:
+    others = ("UBOB", "UCAROL")
+    alone = [v for user in others for v in _added_of(result, result.alone, user)]
+    flooded = [v for user in others for v in _added_of(result, result.flooded, user)]
+    flood = _added_of(result, result.flooded, "UFLOOD")
+    ratio = percentile(flooded, 0.95) / max(percentile(alone, 0.95), 1e-9)
+    return [
+        f"the others' p95 added latency: {percentile(alone, 0.95):.1f} s alone, "
+        f"{percentile(flooded, 0.95):.1f} s beside the flood ({ratio:.2f}×); the flood's own p95: "
+        f"{percentile(flood, 0.95):.1f} s",
     ]
 
 

@@ -72,16 +72,29 @@ def collect(
     if arriving is not None:
         start, end = arriving
         result.keys = key_use(blocks.log, start=(start + end) / 2, end=end, scale=scale)
+    added_by_turn = added_latency(specs, available, visible, scale)
+    result.extra["added_by_turn"] = added_by_turn
     for spec in specs:
-        if spec.index not in visible or spec.index not in available:
+        if spec.index not in added_by_turn:
             continue
-        added = max(0.0, visible[spec.index] - available[spec.index]) * scale
+        added = added_by_turn[spec.index]
         if spec.duration < 60:
             result.added_short.append(added)
         else:
             result.added_long.append(added)
             result.added_long_fraction.append(added / spec.duration)
     return result
+
+
+def added_latency(
+    specs: list[TurnSpec], available: Mapping[int, float], visible: Mapping[int, float], scale: float
+) -> dict[int, float]:
+    """Per delivered turn (by index), simulated seconds from its answer in Blocks to its answer in Slack."""
+    return {
+        spec.index: max(0.0, visible[spec.index] - available[spec.index]) * scale
+        for spec in specs
+        if spec.index in visible and spec.index in available
+    }
 
 
 def _load_while_arriving(

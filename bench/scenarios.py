@@ -1,4 +1,4 @@
-"""The scenarios: light and heavy (blocks-slack beside the naive baseline), keys, replicas, intake,
+"""The scenarios: light and heavy (blocks-slack beside the naive baseline), keys, fair, replicas, intake,
 memory."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from bench.sides import (
     run_replicas,
     simulators,
 )
-from bench.workload import MAX_DURATION, workload
+from bench.workload import MAX_DURATION, TurnSpec, flood, workload
 from bot.blocks.budget import Budget, BudgetPolicy
 from bot.db import migrate
 from bot.db.engine import make_engine, normalize_database_url
@@ -75,6 +75,31 @@ def keys(load: Load, counts: tuple[int, ...] = (1, 2, 3)) -> list[SideResult]:
         )
         for count in counts
     ]
+
+
+@dataclass(frozen=True)
+class Flood:
+    flood: int  # turns the flooding person asks for, within a minute
+    each: int  # turns each of the two others asks for, over the next eight minutes
+    scale: float
+
+
+@dataclass(frozen=True)
+class FairResult:
+    specs: list[TurnSpec]
+    alone: SideResult  # the others' turns alone (the baseline)
+    flooded: SideResult  # the same turns, and the flood
+
+
+def fair(load: Flood) -> FairResult:
+    """The others' turns alone, then the same turns while one person floods, each on one `serve` process
+    and one key against fresh simulators."""
+    specs = flood(flood=load.flood, each=load.each)
+    others = [spec for spec in specs if spec.user != "UFLOOD"]
+    drain = MAX_DURATION * 1.25
+    alone = run_bot(others, load.scale, drain=drain, name="the others alone")
+    flooded = run_bot(specs, load.scale, drain=drain + 30 * 60, name="with the flood")
+    return FairResult(specs, alone, flooded)
 
 
 def replicas(load: Load, database_url: str) -> SideResult:

@@ -158,7 +158,8 @@ def bot_environment(sims: Sims, database_url: str, *, keys: Sequence[str] = (BLO
         "BLOCKS_API_KEY": ",".join(keys),
         "BLOCKS_API_URL": sims.blocks_url,
         "DATABASE_URL": database_url,
-        # Every request of a load comes from one sender (UALICE) standing for a team: no per-person cap.
+        # A load's sender (UALICE) stands for a team, and the flood measures fair shares, not caps: no
+        # per-person cap.
         "MAX_RUNNING_TURNS_PER_USER": "0",
     }
 
@@ -200,7 +201,7 @@ def _deliver_all(
 
     def deliver(spec: TurnSpec) -> None:
         text = request_text(spec, scale)
-        message = sims.slack.human_message(spec.channel, "UALICE", text)
+        message = sims.slack.human_message(spec.channel, spec.user, text)
         for _attempt in range(10):
             url = rng.choice(urls())
             sender = getattr(local, "senders", {}).get(url)
@@ -211,7 +212,7 @@ def _deliver_all(
                 if all(
                     d.status == 200
                     for d in sender.deliver_message(
-                        channel=spec.channel, user="UALICE", text=text, ts=message.ts
+                        channel=spec.channel, user=spec.user, text=text, ts=message.ts
                     )
                 ):
                     return

@@ -19,6 +19,7 @@ class TurnSpec:
     arrives_at: float  # simulated seconds from the start
     duration: float  # simulated seconds the agent works
     channel: str
+    user: str = "UALICE"  # who asks (one sender standing for a team, unless a scenario says otherwise)
 
 
 def mean_duration() -> float:
@@ -38,3 +39,20 @@ def workload(*, running: float, minutes: float, seed: int, channels: int = 20) -
             return turns
         duration = math.exp(rng.uniform(math.log(MIN_DURATION), math.log(MAX_DURATION)))
         turns.append(TurnSpec(len(turns), now, duration, f"C{rng.randrange(channels):03d}"))
+
+
+def flood(
+    *, flood: int = 150, others: tuple[str, ...] = ("UBOB", "UCAROL"), each: int = 10, seed: int = 3
+) -> list[TurnSpec]:
+    """One person (UFLOOD) asks `flood` times within the first minute; each of `others` asks `each` times,
+    spread over the next eight minutes (while the flood is being worked through). Durations as in
+    `workload`; every request in a channel of its own."""
+    rng = random.Random(seed)
+
+    def duration() -> float:
+        return math.exp(rng.uniform(math.log(MIN_DURATION), math.log(MAX_DURATION)))
+
+    asks = [(rng.uniform(0.0, 60.0), "UFLOOD") for _ in range(flood)]
+    asks += [(rng.uniform(30.0, 8 * 60.0), user) for user in others for _ in range(each)]
+    asks.sort()
+    return [TurnSpec(index, at, duration(), f"C{index:03d}", user) for index, (at, user) in enumerate(asks)]
