@@ -209,6 +209,10 @@ _BROADCAST = re.compile(
     + "|".join(_SKIPPED.join(word) for word in ("here", "channel", "everyone"))
     + r")(?![^\W_])"
 )
+# The same after a backslash, in the text as written: markdown shows "\\@here" as "@here" after whatever
+# precedes the backslash (a letter: no broadcast), but Slack's mrkdwn (the fallback text) keeps the
+# backslash, which is no letter.
+_ESCAPED_BROADCAST = re.compile(r"\\@" + _BROADCAST.pattern.split("@", 1)[1], re.IGNORECASE)
 _ANGLE_MENTION = re.compile(r"<[*_~`\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*+[!@#]")
 _MARK_CANDIDATE = re.compile("[@<&\ufe6b\uff20\ufe64\uff1c]")
 
@@ -233,8 +237,14 @@ def neutralize_broadcasts(text: str) -> str:
     into `@here`, or `me@here.com` into `@here.com`."""
     if not _MARK_CANDIDATE.search(text):
         return text
+    return _word_joiners(text, _broadcast_offsets(text))
+
+
+def _broadcast_offsets(text: str) -> list[int]:
+    """Where a word joiner goes, right after the "@", for each broadcast a renderer could show."""
     view, ends = _view(text)
-    return _word_joiners(text, (ends[m.start()] for m in _BROADCAST.finditer(view)))
+    offsets = [ends[m.start()] for m in _BROADCAST.finditer(view)]
+    return offsets + [m.start() + 2 for m in _ESCAPED_BROADCAST.finditer(text)]
 
 
 def _marks(text: str) -> str:
@@ -247,7 +257,7 @@ def _marks(text: str) -> str:
     offsets = [link.opener + 1 for link in links if _link_disguised(text, link, neighbours)]
     if _MARK_CANDIDATE.search(text):
         view, ends = _view(text)
-        offsets.extend(ends[m.start()] for m in _BROADCAST.finditer(view))
+        offsets.extend(_broadcast_offsets(text))
         offsets.extend(ends[m.start()] for m in _ANGLE_MENTION.finditer(view))
     return _word_joiners(text, offsets)
 

@@ -145,6 +145,7 @@ def sprinkled(draw: st.DrawFn) -> str:
 
 
 @PROPERTY
+@example("0\\@HERE")  # a backslash is no letter where Slack's mrkdwn (the fallback text) reads it
 @given(hostile)
 def test_an_answer_pings_nobody_and_its_links_go_where_they_say(agent_text: str) -> None:
     posted = neutralize(agent_text)
@@ -162,6 +163,7 @@ def test_every_part_of_a_long_answer_is_as_safe_as_the_whole(agent_text: str, li
 
 
 @PROPERTY
+@example("0\\@HERE", 80)
 @given(hostile, st.integers(min_value=1, max_value=300))
 def test_a_progress_or_error_line_is_one_short_inert_line(untrusted: str, limit: int) -> None:
     line = neutralize_inline(untrusted, limit)
