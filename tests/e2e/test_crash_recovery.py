@@ -1,7 +1,8 @@
 """Kill -9 the bot at each step of a turn, restart it, and check the documented outcome.
 
 The bot runs as a real process (`python -m bot serve`); a failpoint makes it SIGKILL itself at a precise
-line. After the restart, a short lease lets the new process take the turn over.
+line. After the restart, a short lease lets the new process take the turn over. The first turn is also
+crashed with two workspaces installed from Slack (OAuth mode), one question in each.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from bot.sim.slack import StubMessage
 from bot.slack import messages
 from tests.conftest import CHANNEL
-from tests.e2e.processes import MENTION, CrashRig
+from tests.e2e.processes import MENTION, CrashRig, assert_workspaces_kept_apart, team_channel
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +52,40 @@ def test_killed_during_a_first_turn_answers_exactly_once(crash_rig: CrashRig, fa
     assert len(bot_posts) == 1, "one placeholder, edited into the one answer"
     assert "survive this" in bot_posts[0].markdown
     assert len(crash_rig.blocks.snapshot()["sessions"]) == 1
+
+
+@pytest.mark.parametrize("failpoint", FIRST_TURN_POINTS)
+def test_two_workspaces_killed_during_their_first_turns_answer_each_once_with_its_own_token_and_key(
+    two_workspace_rig: CrashRig, failpoint: str
+) -> None:
+    rig = two_workspace_rig
+    # Web and worker apart: both questions are recorded before any work starts, so that both turns are
+    # under way when the first of them reaches the failpoint.
+    web = rig.start(command="web")
+    rig.install(web)
+    questions = {
+        team: rig.say(
+            web, "UALICE", f"{MENTION} survive this in {team}", team=team, channel=team_channel(team, 1)
+        )
+        for team in rig.teams
+    }
+    # One thread: the other turn is killed between two of its steps, never inside one. Inside its create
+    # it would be reported instead of answered (as the tests below check), not answered exactly once.
+    worker = rig.start(failpoint, command="worker", env={"WORKER_THREADS": "1"})
+    worker.process.wait(timeout=30)
+    assert worker.process.returncode == -signal.SIGKILL, f"the failpoint {failpoint} was not reached"
+    rig.start(command="worker")
+
+    rig.wait(
+        lambda: all(q.reactions.get(messages.DONE) for q in questions.values()),
+        what="both answers after restart",
+    )
+    for team, question in questions.items():
+        bot_posts = [m for m in rig.slack.thread(question.channel, question.ts) if m.is_bot]
+        assert len(bot_posts) == 1, f"{team}: one placeholder, edited into the one answer"
+        assert f"survive this in {team}" in bot_posts[0].markdown
+    assert len(rig.blocks.snapshot()["sessions"]) == 2, "one session each"
+    assert_workspaces_kept_apart(rig, questions.values())
 
 
 @pytest.mark.parametrize("failpoint", ["before_submit", "after_submit_response"])

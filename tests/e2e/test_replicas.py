@@ -1,6 +1,8 @@
 """Three replicas on one PostgreSQL database share one Blocks key; two of them are killed (SIGKILL) at
 random moments during 120 turns. Every message is answered exactly once, nothing is doubled, and the
-simulator never sees more requests in a window than the key allows.
+simulator never sees more requests in a window than the key allows. Then the same with two workspaces
+installed from Slack (OAuth mode), half the turns in each, each workspace with its own Blocks key: also,
+no Slack call or Blocks request of one workspace goes out with the other's token or key.
 
 Time is compressed by FACTOR: the simulator's rate-limit window is 60/FACTOR seconds (still 100 requests
 a window), and the bot runs with TIME_SCALE=FACTOR (its minute, and every policy duration, divided by it).
@@ -18,9 +20,10 @@ import pytest
 
 from bot.sim.events import EventSender
 from bot.sim.process import BotProcess
-from bot.sim.slack import BOT_USER_ID, StubMessage
+from bot.sim.slack import BOT_USER_ID, TEAM_ID, StubMessage
 from bot.slack import messages
-from tests.e2e.processes import CrashRig
+from tests.conftest import SIGNING_SECRET
+from tests.e2e.processes import CrashRig, assert_workspaces_kept_apart, deliver, team_channel
 
 pytestmark = pytest.mark.slow
 FACTOR = 20
@@ -30,7 +33,22 @@ FOLLOW_UPS = 24
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_three_replicas_two_killed_answer_every_message_once(crash_rig: CrashRig) -> None:
-    rig = crash_rig
+    _three_replicas_two_killed(crash_rig)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_three_replicas_two_killed_answer_every_message_of_two_workspaces_once_with_their_own_tokens_and_keys(
+    two_workspace_rig: CrashRig,
+) -> None:
+    _three_replicas_two_killed(two_workspace_rig)
+    asked = [m for m in two_workspace_rig.slack.messages.values() if not m.is_bot]
+    assert {m.team for m in asked} == set(two_workspace_rig.teams)
+    assert_workspaces_kept_apart(two_workspace_rig, asked)
+
+
+def _three_replicas_two_killed(rig: CrashRig) -> None:
+    """The scenario, in the rig's workspaces (single-token mode: its one); turn i goes to the i-th
+    workspace in turn, in its own channels."""
     rng = random.Random(20261128)
     rig.blocks.config.rate_limit = 100
     rig.blocks.config.rate_window = 60 / FACTOR
@@ -47,7 +65,10 @@ def test_three_replicas_two_killed_answer_every_message_once(crash_rig: CrashRig
             "WORKER_THREADS": "3",
         }
     )
-    replicas = [rig.start() for _ in range(3)]
+    replicas = rig.start_many(3)
+    if rig.keys:
+        rig.install(replicas[2])  # the survivor's pages; the install is in the database for all three
+    teams = rig.teams or [TEAM_ID]
     doomed = replicas[:2]
     kill_at = sorted(rng.uniform(2, 12) for _ in doomed)
     started = time.monotonic()
@@ -57,12 +78,15 @@ def test_three_replicas_two_killed_answer_every_message_once(crash_rig: CrashRig
         _kill_due(doomed, kill_at, started)
         delay = round(rng.uniform(0.2, 2.5), 2)
         text = f"<@{BOT_USER_ID}> task {i} #delay={delay}"
-        tops.append(_say(rig, replicas, rng, f"C{i % 7}", text))
+        team = teams[i % len(teams)]
+        channel = team_channel(team, i % 7) if rig.keys else f"C{i % 7}"
+        tops.append(_say(rig, replicas, rng, channel, text, team=team))
         time.sleep(0.03)
     follow_ups: list[StubMessage] = []
     for top in rng.sample(tops, FOLLOW_UPS):
         _kill_due(doomed, kill_at, started)
-        follow_ups.append(_say(rig, replicas, rng, top.channel, f"follow-up to {top.ts} #delay=0.3", top))
+        text = f"follow-up to {top.ts} #delay=0.3"
+        follow_ups.append(_say(rig, replicas, rng, top.channel, text, top, team=top.team))
     while any(b.process.poll() is None for b in doomed):
         _kill_due(doomed, kill_at, started)
         time.sleep(0.1)
@@ -97,11 +121,25 @@ def test_three_replicas_two_killed_answer_every_message_once(crash_rig: CrashRig
     assert len(sessions_by_text) >= TURNS - unconfirmed
     assert len(state["sessions"]) <= TURNS + unconfirmed, "a reply after a notice may start one more"
     rejected = sum(1 for entry in rig.blocks.log if entry["status"] == 429)
-    busiest = rig.blocks.max_requests_in_window(60 / FACTOR)
+    # Each key has a window of its own, at the simulator as at Blocks (one key: the busiest of all).
+    keys = {entry["key"] for entry in rig.blocks.log}
+    assert keys == (set(rig.keys.values()) or {rig.env["BLOCKS_API_KEY"]}), keys
+    busiest = max(_busiest_window(rig, key, 60 / FACTOR) for key in keys)
     assert rejected == 0 and busiest <= 100, f"{rejected} × 429, busiest window {busiest} of 100"
     payloads = [m.metadata["event_payload"] for m in rig.slack.messages.values() if m.is_bot and m.metadata]
     markers = [(p["turn_id"], p["post"]) for p in payloads]
     assert len(markers) == len(set(markers)), "no placeholder or answer part posted twice"
+
+
+def _busiest_window(rig: CrashRig, key: str, window: float) -> int:
+    """The most requests made with `key` in any `window`-second span (a sliding window over the log)."""
+    stamps = sorted(entry["at"] for entry in rig.blocks.log if entry["key"] == key)
+    best, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamps[start] <= stamp - window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 def _finished(message: StubMessage) -> bool:
@@ -122,22 +160,17 @@ def _say(
     channel: str,
     text: str,
     thread: StubMessage | None = None,
+    *,
+    team: str,
 ) -> StubMessage:
-    """A person writes; Slack delivers to any live replica, and redelivers if that one fails."""
-    message = rig.slack.human_message(channel, "UALICE", text, thread.ts if thread else None)
+    """A person of `team` writes; Slack delivers to any live replica, and redelivers if that one fails."""
+    message = rig.slack.human_message(channel, "UALICE", text, thread.ts if thread else None, team=team)
     for _attempt in range(20):
         alive = [b for b in replicas if b.process.poll() is None]
         bot = rng.choice(alive)
-        sender = EventSender(f"http://127.0.0.1:{bot.port}", "test-signing-secret")
+        sender = EventSender(bot.url, SIGNING_SECRET)
         try:
-            deliveries = sender.deliver_message(
-                channel=channel,
-                user="UALICE",
-                text=text,
-                ts=message.ts,
-                thread_ts=thread.ts if thread else None,
-                mention=thread is None,
-            )
+            deliveries = deliver(sender, message, mention=thread is None)
             if all(d.status == 200 for d in deliveries):
                 return message
         except httpx.HTTPError:
