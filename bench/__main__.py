@@ -20,7 +20,18 @@ from pathlib import Path
 from bench.clairvoyant import clairvoyant
 from bench.measure import SideResult, percentile
 from bench.model import ORDERS, replay
-from bench.scenarios import FairResult, Flood, Load, compare, fair, intake, keys, memory, replicas
+from bench.scenarios import (
+    FairResult,
+    Flood,
+    Load,
+    backlog_claims,
+    compare,
+    fair,
+    intake,
+    keys,
+    memory,
+    replicas,
+)
 from bench.workload import TurnSpec, workload
 from bot.blocks.budget import BudgetPolicy
 from bot.config import Settings
@@ -328,6 +339,18 @@ def _memory_section(emit: Callable[[str], None], turns: int) -> None:
     emit(
         f"| {result.turns} | {result.peak_rss_mb:.0f} MB | {result.polls} | {result.claim_ms_small:.2f} ms | "
         f"{result.claim_ms_large:.2f} ms | {result.claim_ms_large / result.claim_ms_small:.2f} |"
+    )
+    claims = backlog_claims(turns)
+    emit(
+        f"\nClaims beside a backlog: {claims.due_large} polls due at once, of {claims.people} people, "
+        "waiting for tokens (fair shares read every due step, grouped by person):\n"
+    )
+    small, large = claims.due_small, claims.due_large
+    emit(f"| claim at {small} due | claim at {large} due | ratio | no token, at {large} due |")
+    emit("|---|---|---|---|")
+    emit(
+        f"| {claims.claim_ms_small:.2f} ms | {claims.claim_ms_large:.2f} ms | "
+        f"{claims.claim_ms_large / claims.claim_ms_small:.1f} | {claims.fruitless_ms_large:.2f} ms |"
     )
 
 

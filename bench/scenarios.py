@@ -264,7 +264,11 @@ def memory(turns: int, *, seconds: float, small: int = 100) -> MemoryResult:
     return MemoryResult(turns, seconds, peak, polls, _claim_ms(small), _claim_ms(turns), small)
 
 
-def _seed_running(url: str, sims: object, turns: int, *, due_now: int = 0) -> None:
+def _seed_running(
+    url: str, sims: object, turns: int, *, due_now: int = 0, people: int = 1, key_hash: str | None = None
+) -> None:
+    """`turns` turns being polled, `due_now` of them due, asked by `people` people in turn, their sessions
+    of `key_hash`."""
     engine = make_engine(url)
     migrate.upgrade(engine)
     now = time.time()
@@ -281,9 +285,10 @@ def _seed_running(url: str, sims: object, turns: int, *, due_now: int = 0) -> No
                 "thread_ts": f"{i}.0001",
                 "channel_type": "channel",
                 "agent": "claude",
-                "started_by": "UALICE",
+                "started_by": f"U{i % people:04d}",
                 "joins_existing_thread": False,
                 "session_id": session_id,
+                "blocks_key_hash": key_hash,
                 "session_url": "https://x/s",
                 "created_at": now,
                 "updated_at": now,
@@ -292,7 +297,7 @@ def _seed_running(url: str, sims: object, turns: int, *, due_now: int = 0) -> No
         # A turn already submitted to Blocks and being polled.
         rows.append(
             {
-                **new_turn_values(i + 1, "UALICE", now, phase=states.ACTIVE, step=states.POLL),
+                **new_turn_values(i + 1, f"U{i % people:04d}", now, phase=states.ACTIVE, step=states.POLL),
                 "next_run_at": now - 1 if i < due_now else now + (i % 600) / 10,
                 "placeholder_state": "posted",
                 "placeholder_ts": f"{i}.0002",
@@ -330,6 +335,56 @@ def _claim_ms(turns: int, claims: int = 200) -> float:
                     .where(Turn.id == claimed.lease.turn_id)
                     .values(next_run_at=time.time() + 3600)
                 )
+        engine.dispose()
+    return statistics.median(timings) * 1000
+
+
+@dataclass
+class BacklogClaims:
+    people: int
+    due_small: int
+    due_large: int
+    claim_ms_small: float  # a claim that pays, beside `due_small` due polls
+    claim_ms_large: float  # and beside `due_large`
+    fruitless_ms_large: float  # a claim that finds the key spent, beside `due_large`
+
+
+def backlog_claims(due: int, *, people: int = 50, small: int = 100) -> BacklogClaims:
+    """What a claim costs when Blocks steps pile up waiting for tokens: every due step is read, grouped by
+    person, to decide whose turn it is (turns/shares.py). Median of a few hundred claims."""
+    plenty = BudgetPolicy(capacity=1e9, refill_per_second=1e9, poll_reserve=0)
+    spent = BudgetPolicy(capacity=1, refill_per_second=1e-9, poll_reserve=0)
+    return BacklogClaims(
+        people,
+        small,
+        due,
+        _backlog_claim_ms(small, people, plenty),
+        _backlog_claim_ms(due, people, plenty),
+        _backlog_claim_ms(due, people, spent),
+    )
+
+
+def _backlog_claim_ms(due: int, people: int, policy: BudgetPolicy, claims: int = 200) -> float:
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'backlog.db'}"
+        budget = Budget(api_key="k", policy=policy)
+        _seed_running(url, None, due, due_now=due, people=people, key_hash=budget.key_hash)
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            budget.ensure(conn, time.time())
+            budget.take(conn, time.time(), for_poll=False)  # a spent key stays spent; plenty stays plenty
+        timings = []
+        for _ in range(claims):
+            started = time.perf_counter()
+            claimed = claim_next(engine, budget, now=time.time(), lease_seconds=600)
+            timings.append(time.perf_counter() - started)
+            if claimed is not None:  # back in the backlog: the count of due steps stays the same
+                with engine.begin() as conn:
+                    conn.execute(
+                        update(Turn)
+                        .where(Turn.id == claimed.lease.turn_id)
+                        .values(lease_token=None, lease_until=None)
+                    )
         engine.dispose()
     return statistics.median(timings) * 1000
 

@@ -197,14 +197,15 @@ class Turn(Base):
 
 
 class FairShare(Base):
-    """When a person's Blocks step, and their workspace's, last got a token (`user_id` '' is the workspace
-    as a whole): the next token goes to the workspace, then the person, served least recently (see
-    turns/shares.py). No text, one row per person who asked: nothing to purge."""
+    """When a person's Blocks step, and their workspace's, last got a token of one key (`user_id` '' is the
+    workspace as a whole): the next token of a key goes to the workspace, then the person, it served least
+    recently (see turns/shares.py). No text, one row per person and key: nothing to purge."""
 
     __tablename__ = "fair_shares"
 
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # the key that paid
     served_at: Mapped[float] = mapped_column(Float)
 
 

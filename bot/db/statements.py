@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.db.models import Base
@@ -41,16 +41,37 @@ def _insert_ignoring_conflict(dialect: str, table: Table, returning: str | None)
 
 
 def upsert(
-    conn: Connection, model: type[Base], values: dict[str, Any], *, key: str | tuple[str, ...]
+    conn: Connection,
+    model: type[Base],
+    values: dict[str, Any],
+    *,
+    key: str | tuple[str, ...],
+    keep_greatest: tuple[str, ...] = (),
 ) -> None:
-    """INSERT … ON CONFLICT (key, the primary key's columns) DO UPDATE SET the other columns."""
+    """INSERT … ON CONFLICT (key, the primary key's columns) DO UPDATE SET the other columns; those named
+    in `keep_greatest` keep the greater of the stored value and the new one (a time written by replicas
+    whose clocks differ a little never goes back)."""
     keys = (key,) if isinstance(key, str) else key
-    statement = _upsert(conn.dialect.name, cast(Table, model.__table__), keys, tuple(sorted(values)))
+    table = cast(Table, model.__table__)
+    statement = _upsert(conn.dialect.name, table, keys, tuple(sorted(values)), keep_greatest)
     conn.execute(statement, values)
 
 
 @functools.cache
-def _upsert(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+def _upsert(
+    dialect: str,
+    table: Table,
+    keys: tuple[str, ...],
+    columns: tuple[str, ...],
+    keep_greatest: tuple[str, ...],
+) -> Any:
     insert: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    updates = {name: insert.excluded[name] for name in columns if name not in keys}
+    greatest = func.greatest if dialect == "postgresql" else func.max  # SQLite's max(a, b) is a scalar
+    updates = {
+        name: greatest(table.c[name], insert.excluded[name])
+        if name in keep_greatest
+        else insert.excluded[name]
+        for name in columns
+        if name not in keys
+    }
     return insert.on_conflict_do_update(index_elements=[table.c[name] for name in keys], set_=updates)

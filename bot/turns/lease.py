@@ -10,12 +10,12 @@ does not carry the current token changes nothing and raises `LeaseLost`, so a wo
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, true, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from bot.blocks.budget import Budget
 from bot.db.models import Conversation, Turn
@@ -102,12 +102,12 @@ def claim_next(
     first), the most overdue turn of the step. Each reads (step, next_run_at) from one index, so its cost
     does not grow with the number of turns in flight.
 
-    Blocks steps: whose turn it is first, by fair shares (the workspace, then the person, served least
-    recently; see `shares`), then which of their turns: creates and follow-ups before polls, and of the few
-    most overdue polls the one furthest behind its own cadence (see `_blocks_candidates`). A turn whose key
-    has no token left gives way to the next one whose key has. A key that refused a token for one person's
-    step is spent for this claim: it pays for no one else's either, not even a create from the tokens that
-    polls leave (those are kept for the person whose turn it is).
+    Blocks steps: whose turn it is first, by fair shares (of the key, the workspace and then the person
+    served least recently; see `shares`), then which of their turns: creates and follow-ups before polls,
+    and of the few most overdue polls the one furthest behind its own cadence (see `_blocks_candidates`).
+    A lane whose key has no token left gives way to the next one whose key has; a key that refused a
+    token is asked no more in this claim (for a poll: no more polls, while a create may still take the
+    tokens that polls leave, which are kept for new requests).
     """
     pay = _single_payer(payer) if isinstance(payer, Budget) else payer
     token = str(uuid.uuid4())
@@ -117,18 +117,47 @@ def claim_next(
                 turn_id = _claim(conn, token, now, lease_seconds, step)
                 if turn_id is not None:
                     return Claimed(Lease(engine, turn_id, token, lease_seconds), step)
-            spent: set[str] = set()  # keys without a token for this claim
+            spent = _Spent()
             for lane in shares.due_lanes(conn, (Turn.step.in_(BLOCKS_PRIORITY), *_due_conditions(now, None))):
-                if lane.keys <= spent:
-                    continue  # every due step of theirs is of a spent key (None, a new session, never is)
+                if spent.covers(lane):
+                    continue
                 claimed = _claim_in_lane(conn, token, lane, pay, spent, now, lease_seconds, poll_policy)
                 if claimed is not None:
                     turn_id, step, key_hash = claimed
-                    shares.record_served(conn, lane.team_id, lane.user_id, now)
+                    if key_hash is not None:  # a step no key pays for (it tells the thread) costs no share
+                        shares.record_served(conn, lane.team_id, lane.user_id, key_hash, now)
                     return Claimed(Lease(engine, turn_id, token, lease_seconds), step, key_hash)
     except _NothingClaimed:
         return None
     return None
+
+
+class _Spent:
+    """What refused a token in this claim: keys with none left for a create (so none for a poll either),
+    keys with none left for a poll (only the reserve), and workspaces whose creates found no key with one
+    (their roomiest key refused: every other has less)."""
+
+    def __init__(self) -> None:
+        self.for_create: set[str] = set()
+        self.for_poll: set[str] = set()
+        self.creates_of: set[str] = set()
+
+    def refused(self, key: str, step: str) -> None:
+        self.for_poll.add(key)
+        if step != states.POLL:
+            self.for_create.add(key)
+
+    def blocks(self, key: str, step: str) -> bool:
+        return key in (self.for_poll if step == states.POLL else self.for_create)
+
+    def blocks_lane(self, lane: shares.Lane, step: str) -> bool:
+        """No step `step` of the lane can be paid for in this claim (known without asking the database)."""
+        if lane.key_hash is None:  # creates: whichever key of the workspace has the most room
+            return step != states.POLL and lane.team_id in self.creates_of
+        return self.blocks(lane.key_hash, step)
+
+    def covers(self, lane: shares.Lane) -> bool:
+        return all(self.blocks_lane(lane, step) for step in lane.steps)
 
 
 def _claim_in_lane(
@@ -136,32 +165,31 @@ def _claim_in_lane(
     token: str,
     lane: shares.Lane,
     pay: Payer,
-    spent: set[str],
+    spent: _Spent,
     now: float,
     lease_seconds: float,
     poll_policy: PollPolicy,
 ) -> tuple[int, str, str | None] | None:
     """Claim one of this lane's due Blocks steps that a key with a token pays for; (turn, step, key)."""
     for step in BLOCKS_PRIORITY:
-        # The most overdue candidates may all be of keys that are spent while another key has room: look
-        # again past those keys' turns, until no key is found spent anew.
-        while True:
-            known_spent = len(spent)
-            for candidate in _blocks_candidates(conn, now, step, poll_policy, lane=lane, past=spent):
-                paying = pay(conn, candidate, now)
-                if paying is not None:
-                    key, budget = paying
-                    if key in spent:
-                        continue
-                    if not budget.take(conn, now, for_poll=step == states.POLL):
-                        spent.add(key)
-                        continue
-                turn_id = _claim(conn, token, now, lease_seconds, step, candidate.turn_id)
-                if turn_id is None:
-                    raise _NothingClaimed  # roll the token back
-                return turn_id, step, paying[0] if paying is not None else None
-            if len(spent) == known_spent:
-                break
+        if step not in lane.steps or spent.blocks_lane(lane, step):
+            continue
+        for candidate in _blocks_candidates(conn, now, step, poll_policy, lane=lane):
+            paying = pay(conn, candidate, now)
+            if paying is not None:
+                key, budget = paying
+                if spent.blocks(key, step) or not budget.take(conn, now, for_poll=step == states.POLL):
+                    spent.refused(key, step)
+                    if lane.key_hash is None and step != states.POLL:
+                        # The roomiest key of the workspace refused: so would the others, for each create.
+                        spent.creates_of.add(lane.team_id)
+                    if lane.key_hash is None or key == lane.key_hash:
+                        break  # the same key would answer the same for each of the lane's turns of this step
+                    continue  # the session's key is gone, and the workspace's roomiest refused this one
+            turn_id = _claim(conn, token, now, lease_seconds, step, candidate.turn_id)
+            if turn_id is None:
+                raise _NothingClaimed  # roll the token back
+            return turn_id, step, paying[0] if paying is not None else None
     return None
 
 
@@ -206,16 +234,14 @@ def _blocks_candidates(
     policy: PollPolicy,
     *,
     lane: shares.Lane,
-    past: Collection[str] = (),
 ) -> list[Candidate]:
-    """The few most overdue turns of a Blocks step in one lane, in the order they should be claimed,
-    leaving out sessions of the keys `past` (spent for this claim).
+    """The few most overdue turns of a Blocks step in one lane, in the order they should be claimed.
 
     Polls: most behind relative to its own interval first. Overdue seconds do not weigh the same for
     every turn: 3 s late doubles the wait of a young turn polled every 3 s, and is nothing to one polled
-    every 80 s. Taking the most overdue relative to its interval makes every turn slow down by the same
-    factor when tokens are short, so young turns (most of whose answers come within a minute) are not
-    queued behind old ones. The oldest overdue poll is always among those weighed and its lateness only
+    every 80 s. Taking the most overdue relative to its interval makes each of a lane's turns slow down
+    by the same factor when tokens are short, so young turns (most of whose answers come within a
+    minute) are not queued behind old ones. The oldest overdue poll is always among those weighed and its lateness only
     grows, so none starves."""
     columns = (
         Turn.id,
@@ -226,10 +252,10 @@ def _blocks_candidates(
         Conversation.enterprise_id,
         Conversation.blocks_key_hash,
     )
-    keys_left = (
-        or_(Conversation.blocks_key_hash.is_(None), Conversation.blocks_key_hash.not_in(past))
-        if past
-        else true()
+    of_key = (
+        Conversation.blocks_key_hash.is_(None)
+        if lane.key_hash is None
+        else Conversation.blocks_key_hash == lane.key_hash
     )
     due = (
         select(*columns)
@@ -238,7 +264,7 @@ def _blocks_candidates(
             Turn.requested_by == lane.user_id,
             Conversation.team_id == lane.team_id,
             *_due_conditions(now, step),
-            keys_left,
+            of_key,
         )
     )
     rows = list(

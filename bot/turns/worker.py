@@ -239,7 +239,9 @@ class Worker:
 
     def _run(self, claimed: Claimed) -> None:
         lease = claimed.lease
-        # The claim paid one Blocks token if it claimed a Blocks step; chained Blocks steps take their own.
+        # The claim paid one Blocks token if it claimed a Blocks step. A later Blocks step (a start chains
+        # into its create) goes back to the claim instead, which decides whose turn the next token is
+        # (fair shares) and records it: taking it here would let every new turn jump the queue.
         paid = claimed.step in states.BLOCKS_STEPS
         key_hash = claimed.key_hash
         for _ in range(MAX_CHAINED_STEPS):
@@ -247,15 +249,11 @@ class Worker:
             turn = view.turn
             if turn.lease_token != lease.token:
                 return  # the step released the turn (or lost it)
-            if self._stopping.is_set() or turn.next_run_at is None or turn.next_run_at > self.rt.clock():
+            due = turn.next_run_at is not None and turn.next_run_at <= self.rt.clock()
+            if self._stopping.is_set() or not due or (turn.step in states.BLOCKS_STEPS and not paid):
                 self._release(lease, turn.next_run_at)
                 return
             if turn.step in states.BLOCKS_STEPS:
-                if not paid:
-                    taken, key_hash = self._take_token(view)
-                    if not taken:
-                        self._release(lease, turn.next_run_at)
-                        return
                 paid = False
             rt = self.rt.for_turn(view, key_hash)
             held = turn.slack_reserved
@@ -283,24 +281,6 @@ class Worker:
                     self._handle_error(rt, lease, view, exc)
                 return
         self._release(lease, self.rt.clock())
-
-    def _take_token(self, view: TurnView) -> tuple[bool, str | None]:
-        """A token for a chained Blocks step, from the key that pays for it (see `_pay`): whether it was
-        taken, and that key (None: no key can pay, the step runs to tell the thread)."""
-        turn, conversation = view.turn, view.conversation
-        candidate = Candidate(
-            turn.id, conversation.team_id, conversation.enterprise_id, conversation.blocks_key_hash
-        )
-        now = self.rt.clock()
-        with self.rt.engine.begin() as conn:
-            paying = self._pay(conn, candidate, now)
-            if paying is None:
-                return True, None
-            key, budget = paying
-            taken = budget.take(conn, now, for_poll=turn.step == states.POLL)
-        if taken:
-            self._budgets_made.add(key)  # committed with the token it paid
-        return taken, key
 
     def _release(self, lease: Lease, next_run_at: float | None) -> None:
         with contextlib.suppress(LeaseLost):

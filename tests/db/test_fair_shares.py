@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 
 from bot.blocks.budget import Budget, BudgetPolicy
 from bot.db.models import Conversation, FairShare, RateBudget, Turn
-from bot.turns import states
+from bot.turns import shares, states
 from bot.turns.intake import new_turn_values
 from bot.turns.lease import Candidate, claim_next
 
@@ -136,28 +137,28 @@ def test_a_persons_own_turns_keep_their_order(engine: Engine) -> None:
 
 def test_a_spent_key_gives_its_share_to_the_people_on_another_key(engine: Engine) -> None:
     """Alice's sessions are on a key with no token left, Bob's on one with room: Bob is served, and Alice
-    is left waiting (not skipped for good: she goes first once her key has a token again)."""
-    spent_key = budget(engine, BudgetPolicy(capacity=1, refill_per_second=1e-6, poll_reserve=0), api_key="k1")
+    is left waiting, not skipped for good: she goes first once her key has a token again."""
+    spent_key = budget(engine, BudgetPolicy(capacity=1, refill_per_second=1.0, poll_reserve=0), api_key="k1")
     roomy_key = budget(engine, api_key="k2")
     with engine.begin() as conn:
         assert spent_key.take(conn, NOW, for_poll=False)
     owners = seed(
         engine,
         Ask("T1", "UALICE", 3, late=100.0, key=spent_key.key_hash),
-        Ask("T1", "UBOB", 3, late=1.0, key=roomy_key.key_hash),
+        Ask("T1", "UBOB", 5, late=1.0, key=roomy_key.key_hash),
     )
-    by_hash = {b.key_hash: b for b in (spent_key, roomy_key)}
+    pay = _payer(spent_key, roomy_key)
 
-    def pay(_conn: Connection, candidate: Candidate, _now: float) -> tuple[str, Budget]:
-        assert candidate.key_hash is not None
-        return candidate.key_hash, by_hash[candidate.key_hash]
+    def serve(count: int, now: float) -> list[str]:
+        served = []
+        for _ in range(count):
+            claimed = claim_next(engine, pay, now=now, lease_seconds=1e6)
+            if claimed is not None:
+                served.append(owners[claimed.lease.turn_id][1])
+        return served
 
-    served = []
-    for _ in range(4):
-        claimed = claim_next(engine, pay, now=NOW, lease_seconds=1e6)
-        if claimed is not None:
-            served.append(owners[claimed.lease.turn_id][1])
-    assert served == ["UBOB"] * 3, "Bob's three, then nothing: Alice's key is spent"
+    assert serve(4, NOW) == ["UBOB"] * 4, "Alice's key is spent: Bob's turns take the roomy key"
+    assert serve(2, NOW + 1.0) == ["UALICE", "UBOB"], "a token of Alice's key again: hers, first"
 
 
 def test_the_order_is_kept_by_the_claim_that_pays_and_only_by_it(engine: Engine) -> None:
@@ -233,3 +234,80 @@ def test_a_late_comer_is_served_next(engine: Engine) -> None:
     (bob_turn,) = seed(engine, Ask("T1", "UBOB", 1, late=0.0))
     claimed = claim_next(engine, b, now=NOW + 10, lease_seconds=1e6)
     assert claimed is not None and claimed.lease.turn_id == bob_turn
+
+
+def _payer(*budgets: Budget) -> Callable[[Connection, Candidate, float], tuple[str, Budget]]:
+    """Each session's own key pays (the tests seed no creates)."""
+    by_hash = {b.key_hash: b for b in budgets}
+
+    def pay(_conn: Connection, candidate: Candidate, _now: float) -> tuple[str, Budget]:
+        assert candidate.key_hash is not None
+        return candidate.key_hash, by_hash[candidate.key_hash]
+
+    return pay
+
+
+def test_shares_are_per_key_so_a_workspace_served_by_one_key_keeps_its_turn_at_another(
+    engine: Engine,
+) -> None:
+    """T1 has Alice on a roomy key and Dave on a short one, that T2's Carol uses too. Alice's tokens from
+    her key do not count against Dave's turn at the short key: Dave and Carol share it half and half."""
+    short = budget(engine, BudgetPolicy(capacity=1, refill_per_second=1.0, poll_reserve=0), api_key="short")
+    roomy = budget(engine, BudgetPolicy(capacity=1, refill_per_second=3.0, poll_reserve=0), api_key="roomy")
+    owners = seed(
+        engine,
+        Ask("T1", "UALICE", 200, late=1.0, key=roomy.key_hash),
+        Ask("T1", "UDAVE", 100, late=1.0, key=short.key_hash),
+        Ask("T2", "UCAROL", 100, late=1.0, key=short.key_hash),
+    )
+    pay = _payer(short, roomy)
+    got: Counter[str] = Counter()
+    for tick in range(1, 161):  # 40 s, a claim every quarter of a second
+        claimed = claim_next(engine, pay, now=NOW + tick / 4, lease_seconds=1e6)
+        if claimed is not None:
+            got[owners[claimed.lease.turn_id][1]] += 1
+    assert got["UALICE"] >= 60, got  # her key's tokens, as claims find them
+    assert 18 <= got["UDAVE"] <= 22 and 18 <= got["UCAROL"] <= 22, got  # the short key's 40, halved
+
+
+def test_a_poll_refused_for_the_reserve_leaves_it_to_another_persons_create(engine: Engine) -> None:
+    """The key keeps one token back from polls for new requests: Alice's poll (whose turn it is) cannot
+    have it, and Bob's create, next in turn, takes it in the same claim."""
+    reserved = BudgetPolicy(capacity=2, refill_per_second=1e-9, poll_reserve=1)
+    b = budget(engine, reserved)
+    with engine.begin() as conn:
+        assert b.take(conn, NOW, for_poll=False)  # one token left: the reserve
+    owners = seed(
+        engine,
+        Ask("T1", "UALICE", 3, late=100.0, key=b.key_hash),
+        Ask("T1", "UBOB", 1, step=states.SUBMIT, late=1.0, key=b.key_hash),
+    )
+    with engine.begin() as conn:  # Bob was served more recently: Alice's turn comes first
+        conn.execute(
+            insert(FairShare).values(team_id="T1", user_id="UBOB", key_hash=b.key_hash, served_at=NOW)
+        )
+    claimed = claim_next(engine, b, now=NOW, lease_seconds=1e6)
+    assert claimed is not None and owners[claimed.lease.turn_id][1] == "UBOB"
+    assert claimed.step == states.SUBMIT
+    assert claim_next(engine, b, now=NOW, lease_seconds=1e6) is None, "no token left for anyone"
+
+
+def test_when_a_lane_was_served_never_goes_back(engine: Engine) -> None:
+    """Replicas' clocks differ a little: a claim stamped earlier than the last one leaves the later time."""
+    with engine.begin() as conn:
+        shares.record_served(conn, "T1", "UALICE", "k", NOW)
+        shares.record_served(conn, "T1", "UALICE", "k", NOW - 5)
+        shares.record_served(conn, "T1", "UALICE", "k", NOW + 1)
+        shares.record_served(conn, "T1", "UALICE", "k", NOW - 2)
+    with engine.connect() as conn:
+        served = set(conn.execute(select(FairShare.user_id, FairShare.served_at)).all())
+    assert served == {("", NOW + 1), ("UALICE", NOW + 1)}
+
+
+def test_a_step_that_no_key_pays_for_is_claimed_without_a_share(engine: Engine) -> None:
+    """A workspace with no key: its create is claimed to tell the thread, and costs nobody a turn."""
+    (turn,) = seed(engine, Ask("T1", "UALICE", 1, step=states.SUBMIT))
+    claimed = claim_next(engine, lambda _c, _cand, _now: None, now=NOW, lease_seconds=1e6)
+    assert claimed is not None and claimed.lease.turn_id == turn and claimed.key_hash is None
+    with engine.connect() as conn:
+        assert conn.execute(select(FairShare)).all() == []
