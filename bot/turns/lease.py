@@ -241,8 +241,8 @@ def _blocks_candidates(
     every turn: 3 s late doubles the wait of a young turn polled every 3 s, and is nothing to one polled
     every 80 s. Taking the most overdue relative to its interval makes each of a lane's turns slow down
     by the same factor when tokens are short, so young turns (most of whose answers come within a
-    minute) are not queued behind old ones. The oldest overdue poll is always among those weighed and its lateness only
-    grows, so none starves."""
+    minute) are not queued behind old ones. The oldest overdue poll is always among those weighed and
+    its lateness only grows, so none starves."""
     columns = (
         Turn.id,
         Turn.next_run_at,
