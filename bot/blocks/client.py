@@ -101,6 +101,9 @@ class Message:
             return None
 
 
+THREAD_READ_LIMIT = 20  # the newest items a poll reads
+
+
 @dataclass(frozen=True)
 class ThreadSnapshot:
     """The newest items of one turn's thread, newest first."""
@@ -164,7 +167,9 @@ class BlocksClient:
             final_message_url=self._final_link(data, session_id, thread_id),
         )
 
-    def read_thread(self, *, session_id: str, thread_id: str, limit: int = 20) -> ThreadSnapshot:
+    def read_thread(
+        self, *, session_id: str, thread_id: str, limit: int = THREAD_READ_LIMIT
+    ) -> ThreadSnapshot:
         """One request: the newest assistant items of a turn (messages, tool calls, final message)."""
         url = thread_messages_url(self.api_url, session_id, thread_id)
         params: _Params = [

@@ -178,6 +178,12 @@ class Turn(Base):
     horizon_at: Mapped[float | None] = mapped_column(Float)
     deadline_notified: Mapped[bool] = mapped_column(Boolean, default=False)
     polls: Mapped[int] = mapped_column(Integer, default=0)
+    # Live progress, counted from the polls (see turns/progress.py): tool calls so far (a floor when
+    # `steps_partial`), the newest one counted, and the agent's newest plan (its text: purged).
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    steps_partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress_cursor: Mapped[str | None] = mapped_column(String(64))
+    plan_json: Mapped[str | None] = mapped_column(Text)
 
     answer_text: Mapped[str | None] = mapped_column(Text)
     answer_ready_at: Mapped[float | None] = mapped_column(Float)

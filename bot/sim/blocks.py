@@ -11,9 +11,10 @@ Observed by default, with a switch for each documented variant:
   (`interrupted_finish=True` lets it finish anyway);
 - missing `Authorization` → 401, a malformed or unknown key → 403; unknown session or thread → 404.
 
-A turn's timeline: the user message, then (spread over the turn) a tool call and an assistant message,
-then the answer as an assistant message plus the identical final message after `answer_delay` seconds.
-Directives in the user's text change one turn: `#delay=SECONDS`, `#long=CHARACTERS` (a long markdown
+A turn's timeline: the user message, then (spread over the turn) the agent's tool calls, named and shaped
+like the real agents' (`agent_tools`: a plan, a search, reads, an edit, the tests run) and an assistant
+message, then the answer as an assistant message plus the identical final message after `answer_delay`
+seconds. Directives in the user's text change one turn: `#delay=SECONDS`, `#long=CHARACTERS` (a long markdown
 answer with a code block), `#never` (never finishes), `#empty` (an empty answer).
 
 Control endpoints (not rate limited, no auth) under `/_sim/`: `GET state`, `GET log`, `POST faults`,
@@ -23,7 +24,6 @@ or after it (`"when": "after"`: the effect happened, the client cannot know), or
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bot.sim.agent_tools import tool_calls
 from bot.sim.wsgi import Request, json_response
 
 CORE_AGENTS = {"claude", "codex", "gemini", "opencode", "cursor", "kimi", "sisyphus"}
@@ -375,15 +376,15 @@ class BlocksSimulator:
             thread.final_at if thread.final_at is not None else thread.created_at + self.config.answer_delay
         )
         span = finish - thread.created_at
+        # The agent's tool calls over the first half of its work (agent_tools), then a word to the user.
+        calls = tool_calls(self.sessions[thread.session_id].agent)
         progress = [
-            self._item(
-                thread,
-                "tool_call",
-                json.dumps({"__name__": "bash", "input": "ls"}),
-                thread.created_at + span * 0.3,
-            ),
-            self._item(thread, "message", self.config.progress_message, thread.created_at + span * 0.6),
+            self._item(thread, "tool_call", call, thread.created_at + span * 0.5 * (index + 1) / len(calls))
+            for index, call in enumerate(calls)
         ]
+        progress.append(
+            self._item(thread, "message", self.config.progress_message, thread.created_at + span * 0.6)
+        )
         if thread.interrupted_at is not None and thread.final_at is None:
             progress = [i for i in progress if i.visible_at <= thread.interrupted_at]
         if thread.final_at is None:

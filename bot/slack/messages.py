@@ -44,18 +44,6 @@ def still_working(agent: str, deadline_minutes: int, session_url: str | None, no
     return "\n".join(lines)
 
 
-def progress_line(tool_calls: int, latest: str | None) -> str | None:
-    parts = []
-    if tool_calls:
-        parts.append(f"{tool_calls} tool call{'s' if tool_calls != 1 else ''} so far")
-    if latest:
-        first_line = latest.strip().splitlines()[0] if latest.strip() else ""
-        shown = neutralize_inline(first_line, 150)
-        if shown:
-            parts.append(f"latest: _{shown}_")
-    return " · ".join(parts) or None
-
-
 FILES_NOT_FORWARDED = (
     "📎 Files are not forwarded to the agent (Blocks has no upload): it got their names and links only."
 )

@@ -18,6 +18,8 @@ from bot.turns import states
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
 from bot.turns.lease import Lease
+from bot.turns.progress import advance, load_plan
+from bot.turns.progress import note as progress_note
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +49,23 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
     now = rt.clock()
     if turn.next_run_at is not None:
         metrics.POLL_LAG_SECONDS.observe(max(0.0, now - turn.next_run_at))
+    progress = advance(
+        snapshot.items,
+        steps=turn.steps,
+        cursor=turn.progress_cursor,
+        plan=load_plan(turn.plan_json),
+        at_least=turn.steps_partial,
+    )
+    counted = {
+        "steps": progress.steps,
+        "steps_partial": progress.at_least,
+        "progress_cursor": progress.cursor,
+        "plan_json": progress.plan_json(),
+    }
     if snapshot.final is not None:
         lease.save(
             now,
+            **counted,
             answer_text=snapshot.final.text,
             answer_ready_at=_ready_at(snapshot.final.created_epoch, turn.submitted_at, now),
             outcome=states.ANSWERED,
@@ -62,10 +78,8 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         return
 
     past_deadline = turn.deadline_at is not None and now >= turn.deadline_at
-    tool_calls = sum(1 for m in snapshot.progress if m.type == "tool_call")
-    latest = next((m.text for m in snapshot.progress if m.type == "message"), None)
-    note = text.progress_line(tool_calls, latest)
-    updates: dict[str, object] = {}
+    note = progress_note(progress, now - (turn.submitted_at or turn.requested_at))
+    updates: dict[str, object] = dict(counted)
     if past_deadline and not turn.deadline_notified:
         turn.deadline_notified = True
         if _edit_placeholder(rt, view, None, force=True):

@@ -82,6 +82,7 @@ def texts(word: str) -> dict[str, Any]:
         "answer_text": f"the answer to {word}",
         "notice_text": f"Blocks refused: {word}",
         "placeholder_note": f"reading {word}",
+        "plan_json": f'[["fix {word}", "doing"]]',
         "last_error": f"BlocksRejected: 400 message {word} is not allowed",
     }
 
@@ -161,10 +162,17 @@ def test_old_finished_turns_lose_every_text_and_keep_their_rows(engine: Engine) 
 
     assert OLD not in database_text(engine), "no text of an old turn is left anywhere"
     after = row(engine, first)
-    assert (after.submit_text, after.answer_text, after.notice_text, after.placeholder_note) == (None,) * 4
+    cleared = (
+        after.submit_text,
+        after.answer_text,
+        after.notice_text,
+        after.placeholder_note,
+        after.plan_json,
+    )
+    assert cleared == (None,) * 5
     assert after.last_error == "BlocksRejected", "the kind of failure stays, not its message"
     assert after.texts_purged_at == pytest.approx(NOW, abs=5)
-    changed = {"submit_text", "answer_text", "notice_text", "placeholder_note", "last_error"}
+    changed = {"submit_text", "answer_text", "notice_text", "placeholder_note", "plan_json", "last_error"}
     changed.add("texts_purged_at")
     kept = [column.name for column in Turn.__table__.columns if column.name not in changed]
     assert {k: getattr(after, k) for k in kept} == {k: getattr(before, k) for k in kept}

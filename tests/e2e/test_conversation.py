@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.sim.slack import BOT_USER_ID
 from bot.slack import messages
 from tests.conftest import Rig
@@ -166,12 +168,31 @@ def test_late_answer_also_mentions_the_requester(make_rig: object) -> None:
     assert len(texts) == 2
 
 
-def test_the_placeholder_shows_progress_while_the_agent_works(make_rig: object) -> None:
+def test_the_placeholder_shows_what_the_agent_does_its_steps_and_its_plan_while_it_works(
+    make_rig: object,
+) -> None:
     rig = make_rig(progress_edit_seconds=0.2)  # type: ignore[operator]
-    question = rig.say("UALICE", f"{MENTION} investigate #delay=2")
+    question = rig.say("UALICE", f"{MENTION} investigate #delay=3")
     rig.wait_reaction(question)
     edits = [c["params"]["text"] for c in rig.slack.calls_to("chat.update")]
-    progress = [e for e in edits if "tool call" in e]
-    assert progress, edits
-    assert "1 tool call so far" in progress[-1] and "latest: _Looking at the code…_" in progress[-1]
-    assert "[View session]" in progress[-1]
+    progress = [e for e in edits if " step" in e]
+    assert len(progress) >= 2, edits
+    counts = [int(re.search(r"(\d+)\+? steps?", e).group(1)) for e in progress]  # type: ignore[union-attr]
+    assert counts == sorted(counts), "the count of steps only grows"
+    # The simulated Claude Code: a plan, a search, two reads, an edit, the tests run (bot/sim/agent_tools).
+    activities = " ".join(progress)
+    assert any(
+        doing in activities
+        for doing in (
+            "Searching for `def parse_args`",
+            "Reading",
+            "Editing `/work/repo/src/cli.py`",
+            "Running",
+        )
+    ), progress
+    last = progress[-1]
+    assert "8 steps" in last and "_Looking at the code…_" in last, last
+    assert "☑ Find where the arguments are parsed" in last and "▸ Run the tests" in last, last
+    assert "[View session]" in last
+    answer = rig.answer_text(question)
+    assert "step" not in answer.split("\n")[0], "the answer replaces the progress"

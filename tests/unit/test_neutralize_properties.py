@@ -18,8 +18,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from bot.blocks.client import Message
 from bot.slack import messages
 from bot.slack.render import neutralize, neutralize_inline, safe_url, split
+from bot.turns import progress
 from tests.posted_text import assert_links_honest, assert_pings_nobody, links, target_host
 
 PIECES = [
@@ -176,10 +178,16 @@ def test_a_progress_or_error_line_is_one_short_inert_line(untrusted: str, limit:
         messages.unconfirmed_create(line),
         messages.unavailable(line, 3),
         messages.bot_failed(line),
-        messages.working("claude", None, [], messages.progress_line(2, untrusted)),
+        messages.working("claude", None, [], _progress_of(untrusted)),
     ):
         assert_pings_nobody(sentence)
         assert not links(sentence)
+
+
+def _progress_of(untrusted: str) -> str | None:
+    """The placeholder's progress note when the agent's latest message is `untrusted`."""
+    items = [Message("m1", "assistant", "message", untrusted, "t", None, "")]
+    return progress.note(progress.advance(items, steps=2, cursor=None, plan=[], at_least=False), 300)
 
 
 @PROPERTY
