@@ -33,7 +33,7 @@ from bot.db.engine import make_engine, normalize_database_url
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.sim.events import EventSender, envelope, message_event
 from bot.sim.process import BotProcess
-from bot.sim.slack import BOT_USER_ID
+from bot.sim.slack import BOT_USER_ID, TEAM_ID
 from bot.turns import states
 from bot.turns.intake import new_turn_values
 from bot.turns.lease import claim_next
@@ -261,6 +261,8 @@ def memory(turns: int, *, seconds: float, small: int = 100) -> MemoryResult:
             process.kill()
             process.wait()
         polls = sum(1 for entry in sims.blocks.log if entry["method"] == "GET")
+        if polls == 0:  # the memory of a worker that does nothing measures nothing
+            raise RuntimeError("the worker polled no turn in the memory scenario")
     return MemoryResult(turns, seconds, peak, polls, _claim_ms(small), _claim_ms(turns), small)
 
 
@@ -280,7 +282,7 @@ def _seed_running(
         conversations.append(
             {
                 "id": i + 1,
-                "team_id": "T1",
+                "team_id": TEAM_ID,  # the Slack stub's workspace, the one the bot serves
                 "channel_id": f"C{i % 100:03d}",
                 "thread_ts": f"{i}.0001",
                 "channel_type": "channel",
