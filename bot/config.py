@@ -39,6 +39,7 @@ ENVIRONMENT = {
     "TURN_DEADLINE_MINUTES": "after this the thread hears the agent is still working (default 30)",
     "TURN_HORIZON_HOURS": "until this an answer is still delivered (default 24)",
     "LATE_ANSWER_SECONDS": "a later answer also mentions the requester (default 120)",
+    "STOP_WAIT_SECONDS": "after Stop, how long the agent may take to say where it left things (default 180)",
     "PRIVATE_SESSIONS": "DM and private-channel sessions are private in Blocks (default false)",
     "ALLOW_EXTERNAL_USERS": "serve people of other organizations in shared channels (default false)",
     "BLOCKS_RATE_LIMIT_PER_MINUTE": "the key's limit, shared by every replica (default 100)",
@@ -103,6 +104,7 @@ class Settings:
     turn_deadline_seconds: float = 30 * 60
     turn_horizon_seconds: float = 24 * 3600
     late_answer_seconds: float = 120.0
+    stop_wait_seconds: float = 180.0  # how long a stopped agent is given to say where it left things
     blocks_rate_limit_per_minute: int = 100
     blocks_rate_headroom: float = 0.1
     blocks_timeout_seconds: float = 30.0
@@ -242,6 +244,7 @@ class Settings:
             turn_deadline_seconds=deadline,
             turn_horizon_seconds=horizon,
             late_answer_seconds=reader.number("LATE_ANSWER_SECONDS", 120, minimum=0),
+            stop_wait_seconds=reader.number("STOP_WAIT_SECONDS", 180, minimum=1),
             blocks_rate_limit_per_minute=int(
                 reader.number("BLOCKS_RATE_LIMIT_PER_MINUTE", 100, minimum=10, integer=True)
             ),
@@ -297,6 +300,7 @@ class Settings:
             turn_deadline_seconds=self.turn_deadline_seconds / factor,
             turn_horizon_seconds=self.turn_horizon_seconds / factor,
             late_answer_seconds=self.late_answer_seconds / factor,
+            stop_wait_seconds=self.stop_wait_seconds / factor,
             poll_first_seconds=self.poll_first_seconds / factor,
             poll_max_seconds=self.poll_max_seconds / factor,
             poll_past_deadline_seconds=self.poll_past_deadline_seconds / factor,

@@ -185,6 +185,12 @@ class Turn(Base):
     progress_cursor: Mapped[str | None] = mapped_column(String(64))
     plan_json: Mapped[str | None] = mapped_column(Text)
 
+    # Stop (see turns/stop.py): `requested` by a person (the Stop button, Slack's own stop), then
+    # `stopping` once the interrupting follow-up that asks the agent where it left things is the request.
+    stop_state: Mapped[str | None] = mapped_column(String(16))
+    stop_requested_by: Mapped[str | None] = mapped_column(String(32))
+    stop_requested_at: Mapped[float | None] = mapped_column(Float)
+
     answer_text: Mapped[str | None] = mapped_column(Text)
     answer_ready_at: Mapped[float | None] = mapped_column(Float)
     notice_text: Mapped[str | None] = mapped_column(Text)  # an error or interruption to show instead

@@ -121,7 +121,12 @@ class _Session:
     workspace: str = "default"  # the Blocks workspace of the key that created it
 
 
+STOPPED_LINE = "Stopped. The fix in src/cli.py is edited but not committed; nothing was pushed."
+
+
 def default_answer(agent: str, text: str) -> str:
+    if "pressed Stop in Slack" in text:  # the bot's stop (bot/slack/messages.stop_prompt): one line
+        return STOPPED_LINE
     # Skip the "Slack message from @x:" style headings: quote what the person asked.
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().endswith(":")]
     first = lines[0] if lines else ""

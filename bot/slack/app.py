@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 from bot.config import Settings
 from bot.logs import Throttle, log_context
 from bot.oauth.workspace_keys import WorkspaceKeys
+from bot.slack import controls
 from bot.slack.events import classify
 from bot.slack.home import AppHome, BlocksKeyCheck, EnvironmentHome
 from bot.turns.intake import InboundEvent, Recorded
@@ -42,13 +43,15 @@ def create_app(
     oauth_settings: OAuthSettings | None = None,
     remove_workspace: Callable[[dict[str, Any]], None] | None = None,
     keys: WorkspaceKeys | None = None,
+    stop: Callable[[controls.StopPress], object] | None = None,
 ) -> App:
     """The Bolt app. `includes(team, enterprise)`: whether this deployment serves that workspace (the
     installed one, or, installed from Slack, any with an installation). With `oauth_settings`, Bolt finds
     each event's token in the installation store and serves the install pages; `remove_workspace` is
     called (before Slack is answered) when a workspace uninstalls the app or revokes its token. With
     `keys` (installed from Slack), admins connect the workspace's Blocks keys from App Home; without,
-    App Home says the keys are the environment's."""
+    App Home says the keys are the environment's. `stop` records a press of a turn's Stop button (or
+    Slack's own stop of the thread's agent session)."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-requests-are-not-signed",
@@ -76,6 +79,8 @@ def create_app(
         app.event("app_uninstalled")(removed)
         app.event("tokens_revoked")(revoked)
     _register_home(app, settings, keys, includes)
+    if stop is not None:
+        controls.register(app, includes=includes, stop=stop)
     # Anything else Slack sends (reactions, future subscriptions) is acknowledged:
     # a 404 would make Slack retry it and count toward disabling the subscription.
     app.event(re.compile(r".*"))(_acknowledge)

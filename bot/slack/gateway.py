@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +106,9 @@ class SlackGateway:
         text: str,
         markdown: str | None = None,
         metadata: dict[str, Any] | None = None,
+        actions: Sequence[dict[str, Any]] = (),
     ) -> str:
+        """Post in a thread; `actions`: blocks (buttons) shown under the markdown."""
         self._pace("chat.postMessage", channel, essential=True)
         response = self._call(
             "chat.postMessage",
@@ -114,7 +116,7 @@ class SlackGateway:
             channel=channel,
             thread_ts=thread_ts,
             text=text,
-            blocks=_markdown_blocks(markdown),
+            blocks=_blocks(markdown, actions),
             metadata=metadata,
             unfurl_links=False,
             unfurl_media=False,
@@ -122,9 +124,17 @@ class SlackGateway:
         return str(response["ts"])
 
     def update(
-        self, *, channel: str, ts: str, text: str, markdown: str | None = None, essential: bool = True
+        self,
+        *,
+        channel: str,
+        ts: str,
+        text: str,
+        markdown: str | None = None,
+        essential: bool = True,
+        actions: Sequence[dict[str, Any]] = (),
     ) -> bool:
-        """Edit a message; a non-essential edit (progress) is dropped when Slack's budget is short."""
+        """Edit a message (its blocks are replaced: without `actions`, buttons it had are gone); a
+        non-essential edit (progress) is dropped when Slack's budget is short."""
         if not self._pace("chat.update", channel, essential=essential):
             return False
         try:
@@ -134,7 +144,7 @@ class SlackGateway:
                 channel=channel,
                 ts=ts,
                 text=text,
-                blocks=_markdown_blocks(markdown) or [],
+                blocks=_blocks(markdown, actions) or [],
             )
         except SlackRateLimited:
             if essential:
@@ -294,7 +304,7 @@ class SlackGateway:
         return storable_tree(response.data) if isinstance(response.data, dict) else response
 
 
-def _markdown_blocks(markdown: str | None) -> list[dict[str, str]] | None:
+def _blocks(markdown: str | None, actions: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]] | None:
     if markdown is None:
         return None
-    return [{"type": "markdown", "text": markdown}]
+    return [{"type": "markdown", "text": markdown}, *actions]

@@ -7,6 +7,8 @@ links, no markdown that could break out of the sentence) or `safe_url`, here, so
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.slack.neutralize import neutralize_inline, safe_url
 
 EYES = "eyes"
@@ -42,6 +44,75 @@ def still_working(agent: str, deadline_minutes: int, session_url: str | None, no
         lines.append(link)
     lines.extend(notes)
     return "\n".join(lines)
+
+
+# -- usage ------------------------------------------------------------------------------------------
+
+
+def _agent_list(agents: Sequence[str]) -> str:
+    return ", ".join(f"`/{agent}`" for agent in agents)
+
+
+def usage(agents: Sequence[str], default_agent: str) -> str:
+    return (
+        "👋 Mention me with what you want done, and a Blocks coding agent works on it right here: "
+        "`@blocks why does the nightly build fail?`. Every reply in the thread continues the same "
+        "session, and the answer arrives in the thread. Start with an agent's name to pick it: "
+        f"{_agent_list(agents)} (otherwise `{default_agent}`); other `/words` are Blocks skills. "
+        "Nothing was sent to the agent."
+    )
+
+
+def unknown_agent(word: str, meant: str, agents: Sequence[str]) -> str:
+    shown = neutralize_inline(word.replace("`", "'"), 40)
+    return (
+        f"🤔 `{shown}` is not an agent: did you mean `/{meant}`? The agents are {_agent_list(agents)}. "
+        "Nothing was sent to the agent: send your message again with the right name."
+    )
+
+
+# -- stop -------------------------------------------------------------------------------------------
+
+STOP_LINE_LIMIT = 300  # characters of the agent's one line on where it left things
+
+
+def stop_prompt(user_name: str) -> str:
+    """The interrupting follow-up a stop sends: Blocks has no cancel, and a follow-up interrupts."""
+    return (
+        f"@{user_name} pressed Stop in Slack. Stop working on the previous request now and do not start "
+        "anything new. Reply with one line only: the state you left things in (what is done, what is not, "
+        "and anything half-finished, such as uncommitted edits or a branch already pushed)."
+    )
+
+
+def stopping(agent: str, user_id: str, session_url: str | None) -> str:
+    lines = [f"⏹️ <@{user_id}> stopped it. Asking *{agent}* where it left things…"]
+    link = session_link(session_url)
+    if link:
+        lines.append(link)
+    return "\n".join(lines)
+
+
+def stopped(agent: str, user_id: str, said: str | None, session_url: str | None) -> str:
+    """The placeholder once a stop is done: who stopped it, the agent's line, the session."""
+    lines = [f"⏹️ Stopped by <@{user_id}>."]
+    line = neutralize_inline(" ".join((said or "").split()), STOP_LINE_LIMIT) if said else ""
+    if line:
+        lines.append(f"*{agent}:* {line}")
+    else:
+        lines.append("The agent did not say where it left things: the session shows what it did.")
+    link = session_link(session_url)
+    if link:
+        lines.append(link)
+    return "\n".join(lines)
+
+
+def stopped_early(user_id: str) -> str:
+    return f"⏹️ Stopped by <@{user_id}> before the agent started on it: nothing was sent to Blocks."
+
+
+def control_refused(reason: str) -> str:
+    return f"You cannot use this thread's buttons: {reason}."
 
 
 FILES_NOT_FORWARDED = (
@@ -146,8 +217,28 @@ def late_answer(user_id: str) -> str:
     return f"<@{user_id}> the answer is ready (above)."
 
 
-def answer_footer(session_url: str | None, *, private: bool) -> str:
-    link = session_link(session_url)
-    if not link:
+def answer_footer(
+    session_url: str | None, *, private: bool, agent: str, seconds: float, steps: str = ""
+) -> str:
+    """The result card's last line: agent · time taken · steps · View session (and the private note)."""
+    took = f"{max(1, round(seconds))} s" if seconds < 60 else duration(seconds)
+    parts = [neutralize_inline(agent, 40), took, steps, session_link(session_url)]
+    line = " · ".join(part for part in parts if part)
+    return f"\n\n{line}\n{PRIVATE_SESSION}" if private and session_link(session_url) else f"\n\n{line}"
+
+
+def duration(seconds: float) -> str:
+    """Whole minutes (`4 min`, `1 h 5 min`); under a minute, nothing."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
         return ""
-    return f"\n\n{link}\n{PRIVATE_SESSION}" if private else f"\n\n{link}"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def steps(count: int, *, at_least: bool = False) -> str:
+    if not count:
+        return ""
+    plus = "+" if at_least else ""
+    return f"{count}{plus} step{'' if count == 1 and not plus else 's'}"

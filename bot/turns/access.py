@@ -142,7 +142,24 @@ def check_author(rt: Runtime, view: TurnView, user_id: str, *, caps: bool) -> st
     and daily turns too (for the turn's requester; not for the other authors of a merged batch)."""
     policy = policy_of(rt.settings)
     if not caps:
-        policy = replace(policy, running_per_user=0, running_per_workspace=0, turns_per_user_per_day=0)
+        policy = _uncapped(policy)
+    continues = view.conversation.started_by if view.turn.id != _first_turn(rt, view) else None
+    return _check(rt, view, user_id, policy, continues)
+
+
+def check_control(rt: Runtime, view: TurnView, user_id: str) -> str | None:
+    """Why `user_id` may not use this thread's buttons (stop, and the like), or None: whoever may
+    continue the thread may (a button acts on the thread as a reply would), caps aside."""
+    return _check(rt, view, user_id, _uncapped(policy_of(rt.settings)), view.conversation.started_by)
+
+
+def _uncapped(policy: AccessPolicy) -> AccessPolicy:
+    return replace(policy, running_per_user=0, running_per_workspace=0, turns_per_user_per_day=0)
+
+
+def _check(
+    rt: Runtime, view: TurnView, user_id: str, policy: AccessPolicy, continues_thread_of: str | None
+) -> str | None:
     user = rt.slack.user(user_id)
     if not user.known and not policy.allow_guests:
         # Whether they are a guest is unknown: never let a guest through for want of asking. A failure
@@ -158,7 +175,7 @@ def check_author(rt: Runtime, view: TurnView, user_id: str, *, caps: bool) -> st
         team_id=conversation.team_id,
         channel_id=conversation.channel_id,
         is_dm=conversation.channel_type == "im",
-        continues_thread_of=conversation.started_by if view.turn.id != _first_turn(rt, view) else None,
+        continues_thread_of=continues_thread_of,
     )
     with reading(rt.engine) as conn:
         return refusal(policy, request, user, conn, rt.clock(), members_of=rt.slack.usergroup_members)

@@ -14,9 +14,10 @@ from bot.turns import states
 from bot.turns.access import REFUSED, check_author
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView
-from bot.turns.finish import finish, lock_conversation
+from bot.turns.finish import finish, lock_conversation, show_notice
 from bot.turns.lease import Lease
 from bot.turns.posting import post_once
+from bot.turns.usage import usage_reply
 
 
 def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
@@ -50,6 +51,10 @@ def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
     turn = view.turn
     if turn.placeholder_state == "none" and not _admit(rt, lease, view):
         return
+    usage = usage_reply(view, rt.settings.blocks_agent) if turn.placeholder_state == "none" else None
+    if usage is not None:
+        show_notice(lease, rt.clock(), usage, states.USAGE)  # a reply, and nothing sent to Blocks
+        return
     decorations = Decorations(rt, view)
     for message in view.messages:
         decorations.react(message.ts, text.EYES)
@@ -64,6 +69,7 @@ def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
             state_field="placeholder_state",
             state=turn.placeholder_state,
             markdown=view.placeholder(rt.settings),
+            actions=view.controls(),
         )
         now = rt.clock()
         lease.save(now, placeholder_state="posted", placeholder_ts=ts, placeholder_updated_at=now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -13,9 +14,11 @@ from bot.blocks.budget import Budget
 from bot.blocks.client import BlocksClient
 from bot.config import Settings
 from bot.db.models import Conversation, InboundMessage, Turn
+from bot.slack import controls
 from bot.slack import messages as text
 from bot.slack.gateway import SlackGateway
 from bot.tenancy import NOT_CONNECTED, Tenancy
+from bot.turns import states
 
 
 @dataclass
@@ -84,11 +87,21 @@ class TurnView:
 
     def placeholder(self, settings: Settings, progress: str | None = None) -> str:
         turn, conversation = self.turn, self.conversation
+        if turn.stop_state == states.STOPPING:  # turns/stop.py: the agent is asked where it left things
+            stopper = turn.stop_requested_by or turn.requested_by
+            return text.stopping(conversation.agent, stopper, conversation.session_url)
         notes = self.notes(settings)
         if turn.deadline_notified:
             minutes = round(settings.turn_deadline_seconds / 60)
             return text.still_working(conversation.agent, minutes, conversation.session_url, notes)
         return text.working(conversation.agent, conversation.session_url, notes, progress)
+
+    def controls(self) -> list[dict[str, Any]]:
+        """The buttons under the placeholder: Stop, while the turn runs and nobody has stopped it."""
+        turn = self.turn
+        if turn.phase != states.ACTIVE or turn.stop_state is not None:
+            return []
+        return [controls.running(turn.id)]
 
 
 def load(engine: Engine, turn_id: int) -> TurnView:

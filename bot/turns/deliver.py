@@ -31,6 +31,7 @@ from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import finish
 from bot.turns.lease import Lease
 from bot.turns.posting import post_once
+from bot.turns.stop import STOPPING, stopped_answer
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,30 @@ def body_of(view: TurnView, settings: Settings) -> str:
     turn, session_url = view.turn, view.conversation.session_url
     if turn.notice_text is not None:
         return turn.notice_text
+    if turn.stop_state == STOPPING:
+        return stopped_answer(view)  # the agent's line on where it left things, with who stopped it
     answer = neutralize(turn.answer_text or "").strip()
     if not answer:
         return text.empty_answer(session_url)
-    return answer + text.answer_footer(session_url, private=view.session_is_private(settings))
+    # Only what never changes once the answer is in: the body is cut into parts by offset, across runs.
+    started = turn.submitted_at or turn.requested_at
+    took = (turn.answer_ready_at or started) - started
+    return answer + text.answer_footer(
+        session_url,
+        private=view.session_is_private(settings),
+        agent=view.conversation.agent,
+        seconds=took,
+        steps=text.steps(turn.steps, at_least=turn.steps_partial),
+    )
+
+
+def outcome_reaction(outcome: str | None) -> str:
+    """The reaction on the person's messages that tells how their turn ended, at a glance."""
+    if outcome in (None, states.ANSWERED):
+        return text.DONE
+    if outcome == states.STOPPED:
+        return text.STOPPED
+    return text.WARNING
 
 
 def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
@@ -110,10 +131,10 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
 
     answered = turn.outcome in (None, states.ANSWERED)
     decorations = Decorations(rt, view)
-    for message in view.messages:
+    for message in view.messages if turn.outcome != states.USAGE else ():  # usage: no 👀 to replace
         # 👀 goes first, so that nobody ever sees it beside the ✅.
         decorations.unreact(message.ts, text.EYES)
-        decorations.react(message.ts, text.DONE if answered else text.WARNING, essential=True)
+        decorations.react(message.ts, outcome_reaction(turn.outcome), essential=True)
 
     now = rt.clock()
     if answered and now - turn.requested_at >= rt.settings.late_answer_seconds:

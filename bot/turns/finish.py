@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from bot import metrics
 from bot.blocks.errors import BlocksRejected
-from bot.db.models import Conversation
+from bot.db.models import Conversation, Turn
 from bot.logs import Throttle
 from bot.slack import messages as text
 from bot.turns import states
@@ -40,7 +40,14 @@ def finish(lease: Lease, conversation_id: int, now: float, outcome: str, **value
             finished_at=now,
             **values,
         )
-        promote_waiting(conn, conversation_id, now)
+        # A stopped turn's queued replies are not sent: they wait for the next message (intake then
+        # sends them with it). One that came after the stop is that next message.
+        hold_before = None
+        if outcome == states.STOPPED:
+            hold_before = conn.execute(
+                select(Turn.stop_requested_at).where(Turn.id == lease.turn_id)
+            ).scalar()
+        promote_waiting(conn, conversation_id, now, unless_all_before=hold_before)
     metrics.TURNS_ENDED.labels(outcome).inc()
     logger.info("turn %s ended: %s", lease.turn_id, outcome)
 

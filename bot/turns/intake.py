@@ -295,11 +295,20 @@ def _activate(conn: Connection, turn_id: int, now: float) -> None:
     )
 
 
-def promote_waiting(conn: Connection, conversation_id: int, now: float) -> bool:
-    """The active turn just finished: the queued replies, if any, become the next turn."""
+def promote_waiting(
+    conn: Connection, conversation_id: int, now: float, *, unless_all_before: float | None = None
+) -> bool:
+    """The active turn just finished: the queued replies, if any, become the next turn. With
+    `unless_all_before` (a stop's time), replies all received before it stay queued for the next message."""
     active, waiting = _open_turns(conn, conversation_id)
     if waiting is None or active is not None:
         return False
+    if unless_all_before is not None:
+        newest = conn.execute(
+            select(func.max(MESSAGES.c.received_at)).where(MESSAGES.c.turn_id == waiting.id)
+        ).scalar()
+        if newest is None or newest <= unless_all_before:
+            return False
     _activate(conn, waiting.id, now)
     return True
 

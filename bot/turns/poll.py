@@ -20,6 +20,7 @@ from bot.turns.finish import rejection_notice, show_notice
 from bot.turns.lease import Lease
 from bot.turns.progress import advance, load_plan
 from bot.turns.progress import note as progress_note
+from bot.turns.stop import STOPPING
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +63,14 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         "progress_cursor": progress.cursor,
         "plan_json": progress.plan_json(),
     }
+    stopping = turn.stop_state == STOPPING
     if snapshot.final is not None:
         lease.save(
             now,
             **counted,
             answer_text=snapshot.final.text,
             answer_ready_at=_ready_at(snapshot.final.created_epoch, turn.submitted_at, now),
-            outcome=states.ANSWERED,
+            outcome=states.STOPPED if stopping else states.ANSWERED,
             step=states.DELIVER,
             next_run_at=now,
             polls=turn.polls + 1,
@@ -78,6 +80,12 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         return
 
     past_deadline = turn.deadline_at is not None and now >= turn.deadline_at
+    if stopping and past_deadline:
+        # A stopped agent that does not say where it left things within the wait: the stop is done.
+        user = turn.stop_requested_by or turn.requested_by
+        notice = text.stopped(conversation.agent, user, None, conversation.session_url)
+        show_notice(lease, now, notice, states.STOPPED, **counted)
+        return
     note = progress_note(progress, now - (turn.submitted_at or turn.requested_at))
     updates: dict[str, object] = dict(counted)
     if past_deadline and not turn.deadline_notified:
@@ -127,6 +135,7 @@ def _edit_placeholder(rt: Runtime, view: TurnView, note: str | None, *, force: b
             text=fallback_text(markdown),
             markdown=markdown,
             essential=force,
+            actions=view.controls(),
         )
     except SlackError as exc:
         logger.info("turn %s: progress edit dropped (%s)", turn.id, exc.error)

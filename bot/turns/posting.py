@@ -13,6 +13,8 @@ an app limited to 15 replies a call). README, "Delivery guarantees", names this 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from bot.failpoints import failpoint
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited, SlackTransient
@@ -35,8 +37,10 @@ def post_once(
     state: str,
     markdown: str | None,
     text: str | None = None,
+    actions: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """Post `markdown` (or plain `text`) in the turn's thread once; return its ts."""
+    """Post `markdown` (or plain `text`) in the turn's thread once, with `actions` (buttons) under it;
+    return its ts."""
     marker = {"turn_id": view.turn.id, "post": post}
     if state == "posting":
         try:
@@ -66,6 +70,7 @@ def post_once(
         text=text if text is not None else fallback_text(markdown or ""),
         markdown=markdown,
         metadata={"event_type": MARKER_EVENT, "event_payload": marker},
+        actions=actions,
     )
     failpoint(f"after_post_{post}")
     return ts

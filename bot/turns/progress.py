@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from bot.blocks.client import THREAD_READ_LIMIT, Message
 from bot.blocks.tool_calls import parse_tool_call
 from bot.slack import activity
+from bot.slack import messages as text
 from bot.slack.activity import PlanItem
 from bot.slack.neutralize import neutralize_inline
 
@@ -99,26 +100,10 @@ def _activity(items: Sequence[Message]) -> str:
     return activity.describe(work) if work else "Planning"
 
 
-def elapsed(seconds: float) -> str:
-    """Coarse time since the request went: whole minutes, so that the note changes once a minute at most."""
-    minutes = int(seconds // 60)
-    if minutes < 1:
-        return ""
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
-
-
 def note(progress: Progress, seconds: float) -> str | None:
     """The lines the placeholder shows under "is working on it…" (None: nothing to show yet)."""
-    parts = [part for part in (progress.activity, _steps(progress), elapsed(seconds)) if part]
+    count = text.steps(progress.steps, at_least=progress.at_least)
+    parts = [part for part in (progress.activity, count, text.duration(seconds)) if part]
     lines = [" · ".join(parts)] if parts else []
     lines += activity.checklist(progress.plan)
     return "\n".join(lines) or None
-
-
-def _steps(progress: Progress) -> str:
-    if not progress.steps:
-        return ""
-    plus = "+" if progress.at_least else ""
-    return f"{progress.steps}{plus} step{'' if progress.steps == 1 and not plus else 's'}"

@@ -12,6 +12,7 @@ Step (the work still to do, run by a worker when `next_run_at` is due):
     poll    read the turn's thread until the final message arrives    (spends a Blocks request)
     deliver edit the placeholder into the answer (or a notice), overflow as replies, ✅ on the messages
     close   an interrupted turn: say so in its placeholder
+A stop (turns/stop.py) is a flag on the active turn (`stop_state`), acted on before its next step.
     done    nothing left
 """
 
@@ -29,6 +30,11 @@ DELIVER = "deliver"
 CLOSE = "close"
 DONE = "done"
 
+# A stop's progress (`turns.stop_state`; see turns/stop.py): asked for, then the agent asked where it left
+# things (the stop's follow-up is the turn's request).
+STOP_REQUESTED = "requested"
+STOPPING = "stopping"
+
 # Steps that send a request to Blocks, and so need a token from the key's budget.
 BLOCKS_STEPS = (SUBMIT, POLL)
 SLACK_ONLY_STEPS = (INBOX, START, DELIVER, CLOSE)
@@ -37,5 +43,7 @@ SLACK_ONLY_STEPS = (INBOX, START, DELIVER, CLOSE)
 ANSWERED = "answered"
 FAILED = "failed"
 EXPIRED = "expired"
+STOPPED = "stopped"  # a person stopped it (the Stop button, Slack's own stop)
+USAGE = "usage"  # not a request (an empty mention, `help`, a misspelt agent): answered with usage
 INTERRUPTED = "interrupted"
 UNDELIVERABLE = "undeliverable"

@@ -214,6 +214,7 @@ def _show_session_link(rt: Runtime, lease: Lease, view: TurnView) -> None:
             text=fallback_text(markdown),
             markdown=markdown,
             essential=False,
+            actions=view.controls(),
         )
     except SlackError as exc:
         logger.info("turn %s: placeholder link not shown yet (%s)", view.turn.id, exc.error)

@@ -23,7 +23,7 @@ from bot.logs import Throttle, log_context
 from bot.slack import messages as text
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
 from bot.tenancy import roomiest
-from bot.turns import backlog, retention, states
+from bot.turns import backlog, retention, states, stop
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView, load
@@ -253,8 +253,6 @@ class Worker:
             if self._stopping.is_set() or not due or (turn.step in states.BLOCKS_STEPS and not paid):
                 self._release(lease, turn.next_run_at)
                 return
-            if turn.step in states.BLOCKS_STEPS:
-                paid = False
             rt = self.rt.for_turn(view, key_hash)
             held = turn.slack_reserved
             if held:
@@ -268,6 +266,10 @@ class Worker:
             )
             try:
                 with ids, rt.slack.holding(held):
+                    if turn.stop_state == stop.REQUESTED and stop.run_stop(rt, lease, view):
+                        continue  # the stop changed the turn: its next step (a token paid stays paid)
+                    if turn.step in states.BLOCKS_STEPS:
+                        paid = False
                     STEPS[turn.step](rt, lease, view)
             except LeaseLost:
                 logger.info("turn %s: lease lost; another worker has it", turn.id)

@@ -175,7 +175,7 @@ def test_the_placeholder_shows_what_the_agent_does_its_steps_and_its_plan_while_
     question = rig.say("UALICE", f"{MENTION} investigate #delay=3")
     rig.wait_reaction(question)
     edits = [c["params"]["text"] for c in rig.slack.calls_to("chat.update")]
-    progress = [e for e in edits if " step" in e]
+    progress = [e for e in edits if "is working on it" in e and " step" in e]
     assert len(progress) >= 2, edits
     counts = [int(re.search(r"(\d+)\+? steps?", e).group(1)) for e in progress]  # type: ignore[union-attr]
     assert counts == sorted(counts), "the count of steps only grows"
@@ -195,4 +195,6 @@ def test_the_placeholder_shows_what_the_agent_does_its_steps_and_its_plan_while_
     assert "☑ Find where the arguments are parsed" in last and "▸ Run the tests" in last, last
     assert "[View session]" in last
     answer = rig.answer_text(question)
-    assert "step" not in answer.split("\n")[0], "the answer replaces the progress"
+    assert "is working on it" not in answer, "the answer replaces the progress"
+    # The result card's footer: agent · time taken · steps · the session.
+    assert re.search(r"\nclaude · [34] s · 8 steps · \[View session\]\(https://", answer), answer

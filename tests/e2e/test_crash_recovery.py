@@ -2,20 +2,26 @@
 
 The bot runs as a real process (`python -m bot serve`); a failpoint makes it SIGKILL itself at a precise
 line. After the restart, a short lease lets the new process take the turn over. The first turn is also
-crashed with two workspaces installed from Slack (OAuth mode), one question in each.
+crashed with two workspaces installed from Slack (OAuth mode), one question in each, and a Stop press
+right after it is recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 
+import httpx
 import pytest
 
+from bot.chat import send_interaction
+from bot.sim.events import EventSender
 from bot.sim.slack import StubMessage
 from bot.slack import messages
-from tests.conftest import CHANNEL
+from tests.conftest import CHANNEL, SIGNING_SECRET
 from tests.e2e.processes import MENTION, CrashRig, assert_workspaces_kept_apart, team_channel
+from tests.e2e.test_stop import shown_stop_button, stop_press
 
 pytestmark = pytest.mark.slow
 
@@ -136,3 +142,24 @@ def test_sigterm_stops_within_seconds(crash_rig: CrashRig) -> None:
     assert bot.process.wait(timeout=15) == 0
     assert time.monotonic() - started < 8
     assert "stopped in" in bot.log.read_text()
+
+
+def test_killed_right_after_a_stop_press_is_recorded_the_stop_still_happens(crash_rig: CrashRig) -> None:
+    """The press is in the database before Slack hears back; a crash then loses nothing: the next process
+    stops the turn (its lease expires)."""
+    bot = crash_rig.start("after_stop_recorded")
+    question = crash_rig.say(bot, "UALICE", f"{MENTION} a long one #delay=60")
+    crash_rig.wait(lambda: shown_stop_button(crash_rig.slack.thread(CHANNEL, question.ts)), what="Stop")
+    crash_rig.wait(lambda: crash_rig.blocks.snapshot()["sessions"], what="the session")
+    found = shown_stop_button(crash_rig.slack.thread(CHANNEL, question.ts))
+    assert found is not None
+    with contextlib.suppress(httpx.HTTPError):
+        send_interaction(EventSender(bot.url, SIGNING_SECRET), stop_press("UALICE", *found))
+    bot.process.wait(timeout=30)
+    assert bot.process.returncode == -signal.SIGKILL, "the failpoint after_stop_recorded was not reached"
+    crash_rig.start()
+    crash_rig.wait(lambda: question.reactions.get(messages.STOPPED), what="the stop after restart")
+    bot_posts = [m for m in crash_rig.slack.thread(CHANNEL, question.ts) if m.is_bot]
+    assert len(bot_posts) == 1 and "Stopped by <@UALICE>" in bot_posts[0].markdown
+    sent = [m["message"] for m in crash_rig.blocks.snapshot()["user_messages"]]
+    assert sum("pressed Stop in Slack" in m for m in sent) == 1

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot.blocks.client import THREAD_READ_LIMIT, Message
 from bot.sim.agent_tools import tool_calls
-from bot.turns import progress
+from bot.slack import messages
 from bot.turns.progress import Progress, advance, load_plan, note
 
 
@@ -105,7 +105,7 @@ def test_each_simulated_agent_shows_its_plan_and_what_it_runs() -> None:
 
 
 def test_time_is_shown_in_whole_minutes() -> None:
-    assert [progress.elapsed(s) for s in (0, 59.9, 60, 119, 3599, 3600, 3725)] == [
+    assert [messages.duration(s) for s in (0, 59.9, 60, 119, 3599, 3600, 3725)] == [
         "",
         "",
         "1 min",

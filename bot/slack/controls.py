@@ -1,0 +1,96 @@
+"""The buttons of a turn's messages, as Slack blocks, and their action ids.
+
+A button's `value` names the turn it acts on; the listener checks it against the workspace and channel
+the press came from, so a value copied elsewhere acts on nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App
+
+logger = logging.getLogger(__name__)
+
+STOP = "blocks_stop"
+RUNNING_BLOCK = "blocks_turn_running"
+
+
+def running(turn_id: int) -> dict[str, Any]:
+    """Under a running turn's placeholder: Stop."""
+    return {
+        "type": "actions",
+        "block_id": RUNNING_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": STOP,
+                "text": {"type": "plain_text", "text": "Stop", "emoji": True},
+                "style": "danger",
+                "value": str(turn_id),
+            }
+        ],
+    }
+
+
+def turn_of(action: dict[str, Any]) -> int | None:
+    """The turn a pressed button names (None: not one of ours, or tampered with)."""
+    value = action.get("value")
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+# -- the listeners ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StopPress:
+    """Someone asked to stop a turn: with the Stop button (`turn_id`) or Slack's own stop (`thread_ts`)."""
+
+    team_id: str
+    channel_id: str
+    user_id: str
+    turn_id: int | None = None
+    thread_ts: str | None = None
+
+
+Includes = Callable[[str, "str | None"], bool]
+
+
+def register(app: App, *, includes: Includes, stop: Callable[[StopPress], object]) -> None:
+    """The Stop button and Slack's `agent_session_stopped`: recorded (`stop`, database work only), then
+    acknowledged; the worker does the rest."""
+
+    def stop_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        team = _id(body.get("team"))
+        enterprise = _id(body.get("enterprise"))
+        channel = _id(body.get("channel"))
+        user = _id(body.get("user"))
+        turn_id = turn_of(action)
+        if team and channel and user and turn_id is not None and includes(team, enterprise):
+            stop(StopPress(team, channel, user, turn_id=turn_id))
+        ack()
+
+    def natively_stopped(body: dict[str, Any], event: dict[str, Any]) -> None:
+        team = body.get("team_id")
+        channel, thread_ts, user = event.get("channel"), event.get("thread_ts"), event.get("user")
+        enterprise = body.get("enterprise_id")
+        if not all(isinstance(v, str) and v for v in (team, channel, thread_ts, user)):
+            logger.info("agent_session_stopped without channel, thread or user: ignored")
+            return
+        assert isinstance(team, str) and isinstance(channel, str) and isinstance(user, str)
+        if includes(team, enterprise if isinstance(enterprise, str) else None):
+            stop(StopPress(team, channel, user, thread_ts=str(thread_ts)))
+
+    app.action(STOP)(stop_pressed)
+    app.event("agent_session_stopped")(natively_stopped)
+
+
+def _id(part: object) -> str | None:
+    """`{"id": …}` parts of an interaction payload (team, enterprise, channel, user)."""
+    value = part.get("id") if isinstance(part, dict) else None
+    return value if isinstance(value, str) and value else None
