@@ -54,13 +54,7 @@ SIM_ANSWER_DELAY = 3.0
 POLL_SECONDS = 0.2  # how often the stub's state is looked at: a few times a second
 PROMPT = "> "
 ENVIRONMENT = ("BLOCKS_API_KEY", "BLOCKS_API_URL", "BLOCKS_AGENT", "DATABASE_URL")
-EMOJI = {
-    messages.EYES: "👀",
-    messages.INBOX: "📥",
-    messages.DONE: "✅",
-    messages.WARNING: "⚠️",
-    messages.STOPPED: "⏹️",
-}
+EMOJI = messages.GLYPHS
 HINT = "Enter sends · a number presses that button · /help lists the commands"
 HELP = [
     "/new [text]   start a new thread (with text: its first message)",

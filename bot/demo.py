@@ -20,13 +20,7 @@ from bot.slack import messages
 
 SIGNING_SECRET = "demo-signing-secret"
 CHANNEL = "C0DEMO"
-_EMOJI = {
-    messages.EYES: "👀",
-    messages.INBOX: "📥",
-    messages.DONE: "✅",
-    messages.WARNING: "⚠️",
-    messages.STOPPED: "⏹️",
-}
+_EMOJI = messages.GLYPHS
 
 
 def demo_settings(*, blocks_url: str, slack_url: str, database_url: str, **overrides: object) -> Settings:

@@ -16,6 +16,10 @@ INBOX = "inbox_tray"
 DONE = "white_check_mark"
 WARNING = "warning"
 STOPPED = "black_square_for_stop"
+FAILED = "x"
+GAVE_UP = "stopwatch"
+# How the reactions look, for the terminal views of a thread (`chat`, `demo`).
+GLYPHS = {EYES: "👀", INBOX: "📥", DONE: "✅", WARNING: "⚠️", STOPPED: "⏹️", FAILED: "❌", GAVE_UP: "⏱️"}
 
 
 def session_link(session_url: str | None) -> str:

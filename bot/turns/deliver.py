@@ -68,6 +68,10 @@ def outcome_reaction(outcome: str | None) -> str:
         return text.DONE
     if outcome == states.STOPPED:
         return text.STOPPED
+    if outcome == states.FAILED:
+        return text.FAILED
+    if outcome == states.EXPIRED:
+        return text.GAVE_UP
     return text.WARNING
 
 

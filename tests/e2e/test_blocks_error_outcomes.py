@@ -26,6 +26,7 @@ from bot.sim.slack import SlackStub, StubMessage
 from bot.sim.wsgi import serve_in_thread
 from bot.slack import messages
 from bot.turns import states
+from bot.turns.deliver import outcome_reaction
 from tests.conftest import rig_settings
 from tests.driven import DrivenBot, driven_settings
 
@@ -161,7 +162,7 @@ def test_blocks_failing_for_good_ends_every_turn_with_a_notice(
         return
     assert turn.outcome in (states.FAILED, states.EXPIRED), "Blocks never answered: a notice, not an answer"
     assert len(replies) == 1 and replies[0].startswith(("⚠️", "⌛")), replies
-    assert messages.WARNING in bot.slack.messages[(channel, message.ts)].reactions
+    assert outcome_reaction(turn.outcome) in bot.slack.messages[(channel, message.ts)].reactions
 
 
 def test_rate_limits_are_a_place_in_line_not_failures(rig: Rig) -> None:

@@ -99,7 +99,7 @@ def test_killed_while_creating_the_session_reports_instead_of_duplicating(
     crash_rig: CrashRig, failpoint: str
 ) -> None:
     question = _crash_then_recover(crash_rig, failpoint, f"{MENTION} create carefully")
-    crash_rig.wait(lambda: question.reactions.get(messages.WARNING), what="the unconfirmed notice")
+    crash_rig.wait(lambda: question.reactions.get(messages.FAILED), what="the unconfirmed notice")
     bot_posts = [m for m in crash_rig.slack.thread(CHANNEL, question.ts) if m.is_bot]
     assert len(bot_posts) == 1 and "did not confirm" in bot_posts[0].markdown
     sessions = crash_rig.blocks.snapshot()["sessions"]

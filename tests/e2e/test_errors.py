@@ -23,8 +23,12 @@ def _posts(rig: Rig, path: str) -> list[dict[str, object]]:
 
 
 def _warned(rig: Rig, message: StubMessage, top: StubMessage | None = None) -> str:
-    """Wait for ⚠️ on `message`, then return all the bot wrote in its thread."""
-    rig.wait_reaction(message, messages.WARNING)
+    """Wait for ❌ (failed) or ⏱️ (gave up waiting) on `message`, then return all the bot wrote in its
+    thread."""
+    rig.wait(
+        lambda: message.reactions.get(messages.FAILED) or message.reactions.get(messages.GAVE_UP),
+        what="the failure's reaction",
+    )
     rig.settle()
     return rig.answer_text(top or message)
 
@@ -182,8 +186,9 @@ def test_past_the_horizon_the_bot_stops_waiting_and_says_so(make_rig: Callable[.
     queued = rig.say("UBOB", "me too", thread=question)
     answer = _warned(rig, question)
     assert "stopped waiting" in answer and "[View session]" in answer
+    assert question.reactions.get(messages.GAVE_UP), "⏱️: the bot gave up waiting"
     rig.wait_reaction(
-        queued, messages.WARNING, timeout=30
+        queued, messages.GAVE_UP, timeout=30
     )  # the queued reply went next, and hit the same wall
 
 

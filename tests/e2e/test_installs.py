@@ -130,7 +130,7 @@ def test_two_workspaces_installed_from_slack_each_use_their_own_token_and_key(in
 def test_a_workspace_without_a_key_is_told_who_can_connect_one(installs: Installs) -> None:
     assert installs.install("TGAMMA").status_code == 200
     message = installs.mention("TGAMMA", "CTGAMMA1", "hello")
-    installs.wait(lambda: messages.WARNING in message.reactions, "the notice")
+    installs.wait(lambda: messages.FAILED in message.reactions, "the notice")
     replies = [m for m in installs.slack.thread("CTGAMMA1", message.ts) if m.is_bot]
     assert replies[-1].markdown.startswith("⚠️ No Blocks key is connected"), replies[-1].markdown
     assert not installs.blocks.sessions, "nothing reached Blocks"

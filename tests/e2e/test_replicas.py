@@ -107,7 +107,7 @@ def _three_replicas_two_killed(rig: CrashRig) -> None:
             matching = [a for a in answers if f"> {quoted} #delay" in a.markdown]
             assert len(matching) <= 1, f"{quoted!r} answered twice"
             if not matching:
-                assert message.reactions.get(messages.WARNING), f"{quoted!r} got no answer"
+                assert message.reactions.get(messages.FAILED), f"{quoted!r} got no answer"
     # A kill in the instant a create is in flight is reported, never repeated (README, guarantees).
     assert unconfirmed <= len(doomed)
 
@@ -143,7 +143,7 @@ def _busiest_window(rig: CrashRig, key: str, window: float) -> int:
 
 
 def _finished(message: StubMessage) -> bool:
-    return bool(message.reactions.get(messages.DONE) or message.reactions.get(messages.WARNING))
+    return bool(message.reactions.get(messages.DONE) or message.reactions.get(messages.FAILED))
 
 
 def _kill_due(doomed: list[BotProcess], kill_at: list[float], started: float) -> None:

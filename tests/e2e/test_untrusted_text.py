@@ -84,7 +84,7 @@ def test_progress_error_details_and_session_links_from_blocks_ping_nobody_and_ne
         body={"error": PINGS_AND_A_DISGUISED_LINK, "code": "VALIDATION"},
     )
     second = rig.say("UBOB", "and this", thread=first)
-    rig.wait_reaction(second, messages.WARNING)
+    rig.wait_reaction(second, messages.FAILED)
     posted = _everything_posted(rig)
     assert any("Blocks rejected the request" in text for text in posted), posted
     for text in posted:
