@@ -1,9 +1,10 @@
 """`blocks-slack audit [--team T] [--since 7d] [--format csv|table]`: who asked the agent, never what.
 
 One line per turn, oldest request first: who asked, in which workspace and channel, which agent, which
-Blocks key (by its label), when it was requested and finished (ISO-8601 UTC), and its outcome (a turn in
-flight shows its phase). The key is the one its conversation's session was created with: every request of
-a session uses it. Message texts and answers are never read, so none can be printed.
+Blocks key (by its label), when it was requested and finished (ISO-8601 UTC), its outcome (a turn in
+flight shows its phase), and how many people found its answer good and bad (👍/👎; the table shows them
+after the outcome, as `+2-1`). The key is the one its conversation's session was created with: every
+request of a session uses it. Message texts and answers are never read, so none can be printed.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from bot.blocks.keys import key_label
-from bot.db.models import Conversation, Turn
+from bot.db.models import Conversation, Feedback, Turn
 from bot.workspaces_cli import OperatorError, fail, open_database, parse_workspace, table_row
 
 CSV_HEADER = (
@@ -35,6 +36,8 @@ CSV_HEADER = (
     "agent",
     "key",
     "outcome",
+    "feedback_good",
+    "feedback_bad",
 )
 # Fixed widths, so that rows stream and a line is at most 120 characters: 106 of cells, 14 of gaps. An id
 # longer than its column (Slack's are 9 to 11 characters) is cut with an ellipsis; the CSV has it whole.
@@ -85,6 +88,8 @@ def audit_rows(
             Conversation.blocks_key_hash,
             Turn.outcome,
             Turn.phase,
+            _feedback_count("good"),
+            _feedback_count("bad"),
         )
         .join(Conversation, Conversation.id == Turn.conversation_id)
         .order_by(Turn.requested_at, Turn.id)
@@ -104,9 +109,18 @@ def audit_rows(
             yield _fields(row)
 
 
+def _feedback_count(value: str) -> Any:
+    return (
+        select(func.count())
+        .where(Feedback.turn_id == Turn.id, Feedback.value == value)
+        .correlate(Turn)
+        .scalar_subquery()
+    )
+
+
 def _fields(row: Sequence[Any]) -> tuple[str, ...]:
     (turn_id, requested, finished, team_id, enterprise_id, channel, thread_ts, user, agent, hashed) = row[:10]
-    outcome, phase = row[10], row[11]
+    outcome, phase, good, bad = row[10], row[11], row[12], row[13]
     return (
         str(turn_id),
         iso(requested),
@@ -119,6 +133,8 @@ def _fields(row: Sequence[Any]) -> tuple[str, ...]:
         agent,
         key_label(hashed) if hashed else "",
         outcome or phase,
+        str(good or 0),
+        str(bad or 0),
     )
 
 
@@ -132,9 +148,10 @@ def table_lines(rows: Iterable[tuple[str, ...]]) -> Iterator[str]:
     widths = [width for _, width in TABLE_COLUMNS]
     yield table_row([name for name, _ in TABLE_COLUMNS], widths)
     empty = True
-    for _turn, requested, finished, team_id, _, channel, _, user, agent, key, outcome in rows:
+    for _turn, requested, finished, team_id, _, channel, _, user, agent, key, outcome, good, bad in rows:
         empty = False
-        yield table_row((requested, finished, team_id, channel, user, agent, key, outcome), widths)
+        rated = (f" +{good}" if good != "0" else "") + (f"-{bad}" if bad != "0" else "")
+        yield table_row((requested, finished, team_id, channel, user, agent, key, outcome + rated), widths)
     if empty:
         yield "(no turns)"
 

@@ -58,6 +58,9 @@ SLACK_RATE_LIMITED = Counter(
     f"{PREFIX}_slack_rate_limited", "Slack answers of 'ratelimited', by method", ["method"]
 )
 TURNS_ENDED = Counter(f"{PREFIX}_turns_ended", "Turns this process ended, by outcome", ["outcome"])
+FEEDBACK = Counter(
+    f"{PREFIX}_feedback", "Presses of an answer's feedback buttons, by value (good or bad)", ["value"]
+)
 ACK_SECONDS = Histogram(
     f"{PREFIX}_ack_seconds", "From a Slack request's arrival to the bot's answer to it", buckets=_ACK_BUCKETS
 )

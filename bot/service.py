@@ -35,11 +35,11 @@ from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack.app import create_app
-from bot.slack.controls import StopPress
+from bot.slack.controls import FeedbackPress, StopPress
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
 from bot.tenancy import NOT_CONNECTED, BlocksAccount, InstalledWorkspaces, SingleWorkspace, Tenancy
-from bot.turns import intake, stop
+from bot.turns import feedback, intake, stop
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
 from bot.turns.stop import StopRecorded
@@ -188,11 +188,23 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
                 worker.wake()
             return result
 
+        def record_feedback(press: FeedbackPress) -> bool:
+            return feedback.record(
+                quick_engine,
+                team_id=press.team_id,
+                channel_id=press.channel_id,
+                turn_id=press.turn_id,
+                user_id=press.user_id,
+                value=press.value,
+                now=time.time(),
+            )
+
         bolt = create_app(
             settings,
             client=slack_client,
             record=record,
             stop=record_stop,
+            feedback=record_feedback,
             includes=includes,
             oauth_settings=oauth_settings,
             remove_workspace=(

@@ -208,6 +208,19 @@ class Turn(Base):
     texts_purged_at: Mapped[float | None] = mapped_column(Float)
 
 
+class Feedback(Base):
+    """What one person thinks of one answer (👍 `good` or 👎 `bad`); pressing the other changes it. Who,
+    which turn and when: no text."""
+
+    __tablename__ = "feedback"
+
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 class FairShare(Base):
     """When a person's Blocks step, and their workspace's, last got a token of one key (`user_id` '' is the
     workspace as a whole): the next token of a key goes to the workspace, then the person, it served least

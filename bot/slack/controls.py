@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 STOP = "blocks_stop"
 RUNNING_BLOCK = "blocks_turn_running"
+FEEDBACK = "blocks_feedback"
+ANSWER_BLOCK = "blocks_turn_answered"
 
 
 def running(turn_id: int) -> dict[str, Any]:
@@ -36,6 +38,30 @@ def running(turn_id: int) -> dict[str, Any]:
     }
 
 
+def answered(turn_id: int) -> dict[str, Any]:
+    """Under an answer: 👍 and 👎 (Slack's feedback buttons; pressing the other one changes it)."""
+
+    def button(emoji: str, label: str, value: str) -> dict[str, Any]:
+        return {
+            "text": {"type": "plain_text", "text": emoji},
+            "accessibility_label": label,
+            "value": f"{value}:{turn_id}",
+        }
+
+    return {
+        "type": "context_actions",
+        "block_id": ANSWER_BLOCK,
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK,
+                "positive_button": button("👍", "Good answer", "good"),
+                "negative_button": button("👎", "Bad answer", "bad"),
+            }
+        ],
+    }
+
+
 def turn_of(action: dict[str, Any]) -> int | None:
     """The turn a pressed button names (None: not one of ours, or tampered with)."""
     value = action.get("value")
@@ -44,7 +70,26 @@ def turn_of(action: dict[str, Any]) -> int | None:
     return int(value)
 
 
+def feedback_of(action: dict[str, Any]) -> tuple[str, int] | None:
+    """(good or bad, the turn) from a pressed feedback button's value."""
+    value = action.get("value")
+    if not isinstance(value, str):
+        return None
+    verdict, _, turn = value.partition(":")
+    number = turn_of({"value": turn})
+    return (verdict, number) if verdict in ("good", "bad") and number is not None else None
+
+
 # -- the listeners ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackPress:
+    team_id: str
+    channel_id: str
+    user_id: str
+    turn_id: int
+    value: str  # good | bad
 
 
 @dataclass(frozen=True)
@@ -61,9 +106,15 @@ class StopPress:
 Includes = Callable[[str, "str | None"], bool]
 
 
-def register(app: App, *, includes: Includes, stop: Callable[[StopPress], object]) -> None:
+def register(
+    app: App,
+    *,
+    includes: Includes,
+    stop: Callable[[StopPress], object],
+    feedback: Callable[[FeedbackPress], object],
+) -> None:
     """The Stop button and Slack's `agent_session_stopped`: recorded (`stop`, database work only), then
-    acknowledged; the worker does the rest."""
+    acknowledged; the worker does the rest. The feedback buttons: recorded, then acknowledged."""
 
     def stop_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         team = _id(body.get("team"))
@@ -86,7 +137,15 @@ def register(app: App, *, includes: Includes, stop: Callable[[StopPress], object
         if includes(team, enterprise if isinstance(enterprise, str) else None):
             stop(StopPress(team, channel, user, thread_ts=str(thread_ts)))
 
+    def feedback_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        team, channel, user = _id(body.get("team")), _id(body.get("channel")), _id(body.get("user"))
+        pressed = feedback_of(action)
+        if team and channel and user and pressed is not None and includes(team, _id(body.get("enterprise"))):
+            feedback(FeedbackPress(team, channel, user, pressed[1], pressed[0]))
+        ack()
+
     app.action(STOP)(stop_pressed)
+    app.action(FEEDBACK)(feedback_pressed)
     app.event("agent_session_stopped")(natively_stopped)
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Any
 
 from bot import metrics
 from bot.config import Settings
 from bot.failpoints import failpoint
+from bot.slack import controls
 from bot.slack import messages as text
 from bot.slack.errors import SlackError, SlackMessageGone, SlackTooLong, is_refusal
 from bot.slack.render import (
@@ -82,8 +84,11 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     offset, parts, placeholder_ts = turn.delivered_offset, turn.parts_posted, turn.placeholder_ts
     post_state = turn.part_post_state
     plain = False  # Slack refused this part with its markdown block: send it as plain text
+    # An answer's last part carries its 👍/👎 (a notice's or a stop's does not).
+    rated = turn.notice_text is None and turn.outcome in (None, states.ANSWERED)
     while offset < len(body):
         part, end = next_part(body, offset, limit)
+        actions = [controls.answered(turn.id)] if rated and end >= len(body) and not plain else []
         if plain and not fits_plain(part) and limit > MIN_PART_LIMIT:
             # Sent as plain text, escaping makes it longer: smaller parts, so that none is cut.
             limit = max(MIN_PART_LIMIT, limit // 2)
@@ -91,7 +96,7 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
             continue
         try:
             if parts == 0 and placeholder_ts:
-                _edit(rt, view, placeholder_ts, part)
+                _edit(rt, view, placeholder_ts, part, actions)
             else:
                 part_key = f"part-{parts + 1}"
                 post_once(
@@ -103,6 +108,7 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
                     state=post_state,
                     markdown=None if plain else part,
                     text=fallback_text(part) if plain else None,
+                    actions=actions,
                 )
         except SlackTooLong:
             if limit <= MIN_PART_LIMIT:
@@ -153,9 +159,9 @@ def _cannot_edit(exc: SlackError, failures: int) -> bool:
     return isinstance(exc, SlackMessageGone) or is_refusal(exc, failures + 1)
 
 
-def _edit(rt: Runtime, view: TurnView, ts: str, part: str) -> None:
+def _edit(rt: Runtime, view: TurnView, ts: str, part: str, actions: list[dict[str, Any]]) -> None:
     failpoint("before_answer_edit")
-    rt.slack.update(channel=view.channel, ts=ts, text=fallback_text(part), markdown=part)
+    rt.slack.update(channel=view.channel, ts=ts, text=fallback_text(part), markdown=part, actions=actions)
     failpoint("after_answer_edit")
 
 
