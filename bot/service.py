@@ -35,13 +35,14 @@ from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack.app import create_app
-from bot.slack.controls import FeedbackPress, StopPress
+from bot.slack.controls import FeedbackPress, RetryPress, StopPress
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
 from bot.tenancy import NOT_CONNECTED, BlocksAccount, InstalledWorkspaces, SingleWorkspace, Tenancy
-from bot.turns import feedback, intake, stop
+from bot.turns import feedback, intake, resend, stop
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
+from bot.turns.resend import RetryRecorded
 from bot.turns.stop import StopRecorded
 from bot.turns.worker import Worker
 from bot.web import HttpServer, WebApp
@@ -199,12 +200,27 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
                 now=time.time(),
             )
 
+        def record_retry(press: RetryPress) -> RetryRecorded:
+            result = resend.request(
+                quick_engine,
+                team_id=press.team_id,
+                channel_id=press.channel_id,
+                user_id=press.user_id,
+                turn_id=press.turn_id,
+                now=time.time(),
+            )
+            logger.info("retry of turn %s by %s: %s", press.turn_id, press.user_id, result.value)
+            if worker is not None and result is RetryRecorded.REQUESTED:
+                worker.wake()
+            return result
+
         bolt = create_app(
             settings,
             client=slack_client,
             record=record,
             stop=record_stop,
             feedback=record_feedback,
+            retry=record_retry,
             includes=includes,
             oauth_settings=oauth_settings,
             remove_workspace=(

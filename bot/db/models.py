@@ -144,6 +144,8 @@ class Turn(Base):
             sqlite_where=text("phase = 'finished' AND texts_purged_at IS NULL"),
             postgresql_where=text("phase = 'finished' AND texts_purged_at IS NULL"),
         ),
+        # A failed turn is retried once (turns/resend.py): a second press finds its retry here.
+        Index("ix_turns_retry_of", "retry_of", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -190,6 +192,7 @@ class Turn(Base):
     stop_state: Mapped[str | None] = mapped_column(String(16))
     stop_requested_by: Mapped[str | None] = mapped_column(String(32))
     stop_requested_at: Mapped[float | None] = mapped_column(Float)
+    retry_of: Mapped[int | None] = mapped_column(Integer)  # the failed turn whose text this one sends again
 
     answer_text: Mapped[str | None] = mapped_column(Text)
     answer_ready_at: Mapped[float | None] = mapped_column(Float)

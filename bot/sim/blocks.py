@@ -15,7 +15,8 @@ A turn's timeline: the user message, then (spread over the turn) the agent's too
 like the real agents' (`agent_tools`: a plan, a search, reads, an edit, the tests run) and an assistant
 message, then the answer as an assistant message plus the identical final message after `answer_delay`
 seconds. Directives in the user's text change one turn: `#delay=SECONDS`, `#long=CHARACTERS` (a long markdown
-answer with a code block), `#never` (never finishes), `#empty` (an empty answer).
+answer with a code block), `#never` (never finishes), `#empty` (an empty answer), `#fail=auth` (the
+agent's authentication failure notice instead of an answer).
 
 Control endpoints (not rate limited, no auth) under `/_sim/`: `GET state`, `GET log`, `POST faults`,
 `POST config`, `POST reset`. A fault answers matching requests with a status, either before doing the work
@@ -121,6 +122,11 @@ class _Session:
     workspace: str = "default"  # the Blocks workspace of the key that created it
 
 
+# What Blocks answers when the agent's provider refuses its credentials (see blocks/failure_notice.py).
+AUTH_FAILED = (
+    "Claude Code: Authentication failed. Please check that your API key or Subscription is valid.\n\n"
+    "<details>authentication_failed</details>"
+)
 STOPPED_LINE = "Stopped. The fix in src/cli.py is edited but not committed; nothing was pushed."
 
 
@@ -359,6 +365,8 @@ class BlocksSimulator:
             answer = long_answer(session.agent, int(match.group(1)))
         elif "#empty" in text:
             answer = ""
+        elif "#fail=auth" in text:
+            answer = AUTH_FAILED
         else:
             answer = self.answer(session.agent, text)
         final_at = None if "#never" in text else now + delay

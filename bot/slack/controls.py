@@ -19,6 +19,8 @@ STOP = "blocks_stop"
 RUNNING_BLOCK = "blocks_turn_running"
 FEEDBACK = "blocks_feedback"
 ANSWER_BLOCK = "blocks_turn_answered"
+RETRY = "blocks_retry"
+RETRY_BLOCK = "blocks_turn_failed"
 
 
 def running(turn_id: int) -> dict[str, Any]:
@@ -32,6 +34,22 @@ def running(turn_id: int) -> dict[str, Any]:
                 "action_id": STOP,
                 "text": {"type": "plain_text", "text": "Stop", "emoji": True},
                 "style": "danger",
+                "value": str(turn_id),
+            }
+        ],
+    }
+
+
+def failed(turn_id: int) -> dict[str, Any]:
+    """Under a failed turn's notice (or failure answer), and one that gave up waiting: Retry."""
+    return {
+        "type": "actions",
+        "block_id": RETRY_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": RETRY,
+                "text": {"type": "plain_text", "text": "Retry", "emoji": True},
                 "value": str(turn_id),
             }
         ],
@@ -93,6 +111,14 @@ class FeedbackPress:
 
 
 @dataclass(frozen=True)
+class RetryPress:
+    team_id: str
+    channel_id: str
+    user_id: str
+    turn_id: int
+
+
+@dataclass(frozen=True)
 class StopPress:
     """Someone asked to stop a turn: with the Stop button (`turn_id`) or Slack's own stop (`thread_ts`)."""
 
@@ -112,9 +138,10 @@ def register(
     includes: Includes,
     stop: Callable[[StopPress], object],
     feedback: Callable[[FeedbackPress], object],
+    retry: Callable[[RetryPress], object],
 ) -> None:
     """The Stop button and Slack's `agent_session_stopped`: recorded (`stop`, database work only), then
-    acknowledged; the worker does the rest. The feedback buttons: recorded, then acknowledged."""
+    acknowledged; the worker does the rest. Retry and the feedback buttons: the same."""
 
     def stop_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         team = _id(body.get("team"))
@@ -144,8 +171,16 @@ def register(
             feedback(FeedbackPress(team, channel, user, pressed[1], pressed[0]))
         ack()
 
+    def retry_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        team, channel, user = _id(body.get("team")), _id(body.get("channel")), _id(body.get("user"))
+        turn_id = turn_of(action)
+        if team and channel and user and turn_id is not None and includes(team, _id(body.get("enterprise"))):
+            retry(RetryPress(team, channel, user, turn_id))
+        ack()
+
     app.action(STOP)(stop_pressed)
     app.action(FEEDBACK)(feedback_pressed)
+    app.action(RETRY)(retry_pressed)
     app.event("agent_session_stopped")(natively_stopped)
 
 

@@ -57,6 +57,9 @@ def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
         return
     decorations = Decorations(rt, view)
     for message in view.messages:
+        if turn.retry_of is not None:  # the failed turn's ❌ or ⏱️ gives way to this one's 👀
+            decorations.unreact(message.ts, text.FAILED)
+            decorations.unreact(message.ts, text.GAVE_UP)
         decorations.react(message.ts, text.EYES)
         if message.queued:
             decorations.unreact(message.ts, text.INBOX)

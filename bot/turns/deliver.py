@@ -33,6 +33,7 @@ from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import finish
 from bot.turns.lease import Lease
 from bot.turns.posting import post_once
+from bot.turns.resend import RETRYABLE
 from bot.turns.stop import STOPPING, stopped_answer
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,10 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     rated = turn.notice_text is None and turn.outcome in (None, states.ANSWERED)
     while offset < len(body):
         part, end = next_part(body, offset, limit)
-        actions = [controls.answered(turn.id)] if rated and end >= len(body) and not plain else []
+        last = end >= len(body) and not plain
+        actions = [controls.answered(turn.id)] if rated and last else []
+        if last and turn.outcome in RETRYABLE:
+            actions = [controls.failed(turn.id)]
         if plain and not fits_plain(part) and limit > MIN_PART_LIMIT:
             # Sent as plain text, escaping makes it longer: smaller parts, so that none is cut.
             limit = max(MIN_PART_LIMIT, limit // 2)

@@ -8,6 +8,7 @@ import logging
 
 from bot import metrics
 from bot.blocks.errors import BlocksRejected
+from bot.blocks.failure_notice import is_failure_notice
 from bot.blocks.keys import key_label
 from bot.failpoints import failpoint
 from bot.slack import messages as text
@@ -70,7 +71,7 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
             **counted,
             answer_text=snapshot.final.text,
             answer_ready_at=_ready_at(snapshot.final.created_epoch, turn.submitted_at, now),
-            outcome=states.STOPPED if stopping else states.ANSWERED,
+            outcome=_outcome_of(snapshot.final.text, stopping=stopping),
             step=states.DELIVER,
             next_run_at=now,
             polls=turn.polls + 1,
@@ -103,6 +104,14 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         past_deadline=past_deadline,
     )
     lease.release(now, next_run_at=next_run_at, polls=turn.polls + 1, failures=0, **updates)
+
+
+def _outcome_of(final: str, *, stopping: bool) -> str:
+    """A stop's answer is the agent's last line; a failure notice (the agent itself failed) fails the turn;
+    anything else is the answer."""
+    if stopping:
+        return states.STOPPED
+    return states.FAILED if is_failure_notice(final) else states.ANSWERED
 
 
 def _ready_at(created: float | None, submitted_at: float | None, now: float) -> float:

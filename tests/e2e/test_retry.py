@@ -1,0 +1,106 @@
+"""Retry, end to end over real HTTP: a failed turn (Blocks refused it, the agent answered with a failure
+notice) or one that gave up waiting carries Retry; a press sends the same text again as a new turn of the
+thread, once however often it is pressed, and the thread gets the answer. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.chat import send_interaction
+from bot.sim.slack import BOT_USER_ID, TEAM_ID, StubMessage
+from bot.slack import controls, messages
+from bot.turns import states
+from tests.conftest import Rig
+
+MENTION = f"<@{BOT_USER_ID}>"
+
+
+def retry_button(rig: Rig, question: StubMessage) -> tuple[StubMessage, dict[str, Any]]:
+    for reply in rig.bot_replies(question):
+        for block in reply.blocks:
+            for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if element.get("action_id") == controls.RETRY:
+                    return reply, element
+    raise AssertionError(f"no Retry button: {[r.blocks for r in rig.bot_replies(question)]}")
+
+
+def press(rig: Rig, user: str, message: StubMessage, button: dict[str, Any]) -> None:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID, "domain": "sim"},
+        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+        "api_app_id": "A0SIM",
+        "token": "verification-token-unused",
+        "trigger_id": f"trigger-{time.monotonic_ns()}",
+        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel},
+        "channel": {"id": message.channel, "name": "general"},
+        "message": {"ts": message.ts, "text": message.text, "blocks": message.blocks},
+        "actions": [{**button, "block_id": controls.RETRY_BLOCK, "action_ts": str(time.time())}],
+    }
+    started = time.monotonic()
+    response = send_interaction(rig.sender, payload)
+    assert response.status_code == 200, response.text
+    assert time.monotonic() - started < 3.0
+
+
+def sent(rig: Rig) -> list[str]:
+    return [m["message"] for m in rig.blocks.snapshot()["user_messages"]]
+
+
+def test_a_refused_request_is_retried_with_the_same_text_once_however_often_pressed(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    rig.blocks.inject(method="POST", path=r"/sessions$", status=400, body={"error": "try later"})
+    question = rig.say("UALICE", f"{MENTION} summarise the incident")
+    rig.wait_reaction(question, messages.FAILED)
+    notice, button = retry_button(rig, question)
+
+    press(rig, "UALICE", notice, button)
+    press(rig, "UALICE", notice, button)
+
+    rig.wait_reaction(question, messages.DONE)
+    rig.settle()
+    assert not question.reactions.get(messages.FAILED), "❌ gives way to ✅"
+    assert len(sent(rig)) == 1 and "summarise the incident" in sent(rig)[0]
+    turns = rig.turns()
+    assert [t.outcome for t in turns] == [states.FAILED, states.ANSWERED]
+    assert turns[1].retry_of == turns[0].id and turns[1].submit_text == turns[0].submit_text
+    assert "summarise the incident" in rig.answer_text(question)
+
+
+def test_a_failure_notice_from_the_agent_fails_the_turn_and_carries_retry(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    question = rig.say("UALICE", f"{MENTION} fix the login #fail=auth")
+    rig.wait_reaction(question, messages.FAILED)
+    answer = rig.answer_text(question)
+    assert "Authentication failed" in answer
+    (turn,) = rig.turns()
+    assert turn.outcome == states.FAILED
+    notice, button = retry_button(rig, question)
+    assert not [b for b in notice.blocks if b.get("type") == "context_actions"], "no 👍/👎 on a failure"
+
+    press(rig, "UBOB", notice, button)
+    rig.wait(lambda: len(rig.turns()) == 2 and rig.turns()[1].outcome is not None, what="the retry")
+    retried = rig.turns()[1]
+    assert retried.requested_by == "UBOB" and retried.retry_of == turn.id
+    assert len(sent(rig)) == 2 and sent(rig)[0] == sent(rig)[1], "the same text again, in the same session"
+
+
+def test_retry_on_a_busy_thread_does_nothing(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    rig.blocks.inject(method="POST", path=r"/sessions$", status=400, body={"error": "no"})
+    question = rig.say("UALICE", f"{MENTION} first try")
+    rig.wait_reaction(question, messages.FAILED)
+    notice, button = retry_button(rig, question)
+    busy = rig.say("UALICE", "something else #delay=30", thread=question)
+    rig.wait(lambda: any(t.phase == states.ACTIVE and t.submitted_at for t in rig.turns()), what="busy")
+
+    press(rig, "UALICE", notice, button)
+
+    assert len(rig.turns()) == 2, "no retry while another turn runs"
+    assert busy.reactions.get(messages.EYES)
