@@ -35,14 +35,15 @@ from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack.app import create_app
-from bot.slack.controls import FeedbackPress, RetryPress, StopPress
+from bot.slack.controls import FeedbackPress, Presses, StopPress, TurnPress
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
 from bot.tenancy import NOT_CONNECTED, BlocksAccount, InstalledWorkspaces, SingleWorkspace, Tenancy
-from bot.turns import feedback, intake, resend, stop
+from bot.turns import feedback, intake, resend, send_now, stop
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
 from bot.turns.resend import RetryRecorded
+from bot.turns.send_now import SendNowRecorded
 from bot.turns.stop import StopRecorded
 from bot.turns.worker import Worker
 from bot.web import HttpServer, WebApp
@@ -200,7 +201,7 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
                 now=time.time(),
             )
 
-        def record_retry(press: RetryPress) -> RetryRecorded:
+        def record_retry(press: TurnPress) -> RetryRecorded:
             result = resend.request(
                 quick_engine,
                 team_id=press.team_id,
@@ -214,13 +215,27 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
                 worker.wake()
             return result
 
+        def record_send_now(press: TurnPress) -> SendNowRecorded:
+            result = send_now.request(
+                quick_engine,
+                team_id=press.team_id,
+                channel_id=press.channel_id,
+                user_id=press.user_id,
+                turn_id=press.turn_id,
+                now=time.time(),
+            )
+            logger.info("send now of turn %s by %s: %s", press.turn_id, press.user_id, result.value)
+            if worker is not None and result is SendNowRecorded.REQUESTED:
+                worker.wake()
+            return result
+
         bolt = create_app(
             settings,
             client=slack_client,
             record=record,
-            stop=record_stop,
-            feedback=record_feedback,
-            retry=record_retry,
+            presses=Presses(
+                stop=record_stop, retry=record_retry, send_now=record_send_now, feedback=record_feedback
+            ),
             includes=includes,
             oauth_settings=oauth_settings,
             remove_workspace=(

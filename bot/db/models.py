@@ -193,6 +193,10 @@ class Turn(Base):
     stop_requested_by: Mapped[str | None] = mapped_column(String(32))
     stop_requested_at: Mapped[float | None] = mapped_column(Float)
     retry_of: Mapped[int | None] = mapped_column(Integer)  # the failed turn whose text this one sends again
+    # A waiting turn's queued notice (with Send now), and who pressed it (see turns/send_now.py).
+    queued_notice_state: Mapped[str] = mapped_column(String(16), default="none")  # none|posting|posted
+    queued_notice_ts: Mapped[str | None] = mapped_column(String(32))
+    send_now_by: Mapped[str | None] = mapped_column(String(32))
 
     answer_text: Mapped[str | None] = mapped_column(Text)
     answer_ready_at: Mapped[float | None] = mapped_column(Float)

@@ -43,18 +43,15 @@ def create_app(
     oauth_settings: OAuthSettings | None = None,
     remove_workspace: Callable[[dict[str, Any]], None] | None = None,
     keys: WorkspaceKeys | None = None,
-    stop: Callable[[controls.StopPress], object] | None = None,
-    feedback: Callable[[controls.FeedbackPress], object] | None = None,
-    retry: Callable[[controls.RetryPress], object] | None = None,
+    presses: controls.Presses | None = None,
 ) -> App:
     """The Bolt app. `includes(team, enterprise)`: whether this deployment serves that workspace (the
     installed one, or, installed from Slack, any with an installation). With `oauth_settings`, Bolt finds
     each event's token in the installation store and serves the install pages; `remove_workspace` is
     called (before Slack is answered) when a workspace uninstalls the app or revokes its token. With
     `keys` (installed from Slack), admins connect the workspace's Blocks keys from App Home; without,
-    App Home says the keys are the environment's. `stop` records a press of a turn's Stop button (or
-    Slack's own stop of the thread's agent session), `feedback` one of an answer's 👍/👎, `retry` a failed
-    turn's Retry."""
+    App Home says the keys are the environment's. `presses` record the presses of a turn's buttons (and
+    Slack's own stop of the thread's agent session)."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-requests-are-not-signed",
@@ -82,8 +79,8 @@ def create_app(
         app.event("app_uninstalled")(removed)
         app.event("tokens_revoked")(revoked)
     _register_home(app, settings, keys, includes)
-    if stop is not None and feedback is not None and retry is not None:
-        controls.register(app, includes=includes, stop=stop, feedback=feedback, retry=retry)
+    if presses is not None:
+        controls.register(app, includes=includes, presses=presses)
     # Anything else Slack sends (reactions, future subscriptions) is acknowledged:
     # a 404 would make Slack retry it and count toward disabling the subscription.
     app.event(re.compile(r".*"))(_acknowledge)

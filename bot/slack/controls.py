@@ -21,39 +21,35 @@ FEEDBACK = "blocks_feedback"
 ANSWER_BLOCK = "blocks_turn_answered"
 RETRY = "blocks_retry"
 RETRY_BLOCK = "blocks_turn_failed"
+SEND_NOW = "blocks_send_now"
+QUEUED_BLOCK = "blocks_turn_queued"
 
 
 def running(turn_id: int) -> dict[str, Any]:
     """Under a running turn's placeholder: Stop."""
-    return {
-        "type": "actions",
-        "block_id": RUNNING_BLOCK,
-        "elements": [
-            {
-                "type": "button",
-                "action_id": STOP,
-                "text": {"type": "plain_text", "text": "Stop", "emoji": True},
-                "style": "danger",
-                "value": str(turn_id),
-            }
-        ],
+    return _button_block(RUNNING_BLOCK, STOP, "Stop", turn_id, style="danger")
+
+
+def queued(turn_id: int) -> dict[str, Any]:
+    """Under the queued notice of a waiting turn: Send now."""
+    return _button_block(QUEUED_BLOCK, SEND_NOW, "Send now", turn_id)
+
+
+def _button_block(block_id: str, action_id: str, label: str, turn_id: int, style: str = "") -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": label, "emoji": True},
+        "value": str(turn_id),
     }
+    if style:
+        button["style"] = style
+    return {"type": "actions", "block_id": block_id, "elements": [button]}
 
 
 def failed(turn_id: int) -> dict[str, Any]:
     """Under a failed turn's notice (or failure answer), and one that gave up waiting: Retry."""
-    return {
-        "type": "actions",
-        "block_id": RETRY_BLOCK,
-        "elements": [
-            {
-                "type": "button",
-                "action_id": RETRY,
-                "text": {"type": "plain_text", "text": "Retry", "emoji": True},
-                "value": str(turn_id),
-            }
-        ],
-    }
+    return _button_block(RETRY_BLOCK, RETRY, "Retry", turn_id)
 
 
 def answered(turn_id: int) -> dict[str, Any]:
@@ -111,11 +107,23 @@ class FeedbackPress:
 
 
 @dataclass(frozen=True)
-class RetryPress:
+class TurnPress:
+    """A press of a button that names its turn (Retry, Send now)."""
+
     team_id: str
     channel_id: str
     user_id: str
     turn_id: int
+
+
+@dataclass(frozen=True)
+class Presses:
+    """What records each press (database work only; Slack is answered after it returns)."""
+
+    stop: Callable[[StopPress], object]
+    retry: Callable[[TurnPress], object]
+    send_now: Callable[[TurnPress], object]
+    feedback: Callable[[FeedbackPress], object]
 
 
 @dataclass(frozen=True)
@@ -132,16 +140,9 @@ class StopPress:
 Includes = Callable[[str, "str | None"], bool]
 
 
-def register(
-    app: App,
-    *,
-    includes: Includes,
-    stop: Callable[[StopPress], object],
-    feedback: Callable[[FeedbackPress], object],
-    retry: Callable[[RetryPress], object],
-) -> None:
-    """The Stop button and Slack's `agent_session_stopped`: recorded (`stop`, database work only), then
-    acknowledged; the worker does the rest. Retry and the feedback buttons: the same."""
+def register(app: App, *, includes: Includes, presses: Presses) -> None:
+    """The buttons of a turn's messages and Slack's `agent_session_stopped`: each is recorded, then
+    acknowledged; the worker does the rest (the feedback buttons need nothing more)."""
 
     def stop_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         team = _id(body.get("team"))
@@ -150,7 +151,7 @@ def register(
         user = _id(body.get("user"))
         turn_id = turn_of(action)
         if team and channel and user and turn_id is not None and includes(team, enterprise):
-            stop(StopPress(team, channel, user, turn_id=turn_id))
+            presses.stop(StopPress(team, channel, user, turn_id=turn_id))
         ack()
 
     def natively_stopped(body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -162,25 +163,35 @@ def register(
             return
         assert isinstance(team, str) and isinstance(channel, str) and isinstance(user, str)
         if includes(team, enterprise if isinstance(enterprise, str) else None):
-            stop(StopPress(team, channel, user, thread_ts=str(thread_ts)))
+            presses.stop(StopPress(team, channel, user, thread_ts=str(thread_ts)))
 
     def feedback_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         team, channel, user = _id(body.get("team")), _id(body.get("channel")), _id(body.get("user"))
         pressed = feedback_of(action)
         if team and channel and user and pressed is not None and includes(team, _id(body.get("enterprise"))):
-            feedback(FeedbackPress(team, channel, user, pressed[1], pressed[0]))
+            presses.feedback(FeedbackPress(team, channel, user, pressed[1], pressed[0]))
         ack()
 
-    def retry_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        team, channel, user = _id(body.get("team")), _id(body.get("channel")), _id(body.get("user"))
-        turn_id = turn_of(action)
-        if team and channel and user and turn_id is not None and includes(team, _id(body.get("enterprise"))):
-            retry(RetryPress(team, channel, user, turn_id))
-        ack()
+    def turn_pressed(record: Callable[[TurnPress], object]) -> Callable[..., None]:
+        def pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+            team, channel, user = _id(body.get("team")), _id(body.get("channel")), _id(body.get("user"))
+            turn_id = turn_of(action)
+            if (
+                team
+                and channel
+                and user
+                and turn_id is not None
+                and includes(team, _id(body.get("enterprise")))
+            ):
+                record(TurnPress(team, channel, user, turn_id))
+            ack()
+
+        return pressed
 
     app.action(STOP)(stop_pressed)
     app.action(FEEDBACK)(feedback_pressed)
-    app.action(RETRY)(retry_pressed)
+    app.action(RETRY)(turn_pressed(presses.retry))
+    app.action(SEND_NOW)(turn_pressed(presses.send_now))
     app.event("agent_session_stopped")(natively_stopped)
 
 

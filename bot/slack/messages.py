@@ -128,8 +128,17 @@ PRIVATE_SESSION = (
 )
 
 
-def interrupted() -> str:
+def interrupted(sent_now_by: str | None = None) -> str:
+    if sent_now_by is not None:
+        return (
+            f"⏹️ Interrupted: <@{sent_now_by}> sent the queued replies now; the agent is answering them "
+            "instead."
+        )
     return "⏹️ Interrupted: a newer message in this thread went to the agent, which is answering that instead."
+
+
+QUEUED = "📥 Queued: replies sent while the agent works go to it when it finishes."
+QUEUED_SENT = "📥 The queued replies went to the agent."
 
 
 def bad_key(status: int | None) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import exists, select, update
 
 from bot.db.models import InboundMessage
 from bot.failpoints import failpoint
+from bot.slack import controls
 from bot.slack import messages as text
 from bot.turns import states
 from bot.turns.access import REFUSED, check_author
@@ -17,11 +18,16 @@ from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import finish, lock_conversation, show_notice
 from bot.turns.lease import Lease
 from bot.turns.posting import post_once
+from bot.turns.send_now import run_send_now
 from bot.turns.usage import usage_reply
 
 
 def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
-    """A waiting turn: mark each queued reply with 📥 so its author knows it will be sent next."""
+    """A waiting turn: mark each queued reply with 📥 so its author knows it will be sent next, and post
+    the queued notice once, with its Send now button (see `send_now`)."""
+    if view.turn.send_now_by is not None:
+        run_send_now(rt, lease, view)
+        return
     decorations = Decorations(rt, view)
     for message in view.messages:
         if message.inbox_reacted:
@@ -31,6 +37,8 @@ def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
             conn.execute(
                 update(InboundMessage).where(InboundMessage.id == message.id).values(inbox_reacted=True)
             )
+    if view.turn.queued_notice_state != "posted":
+        best_effort(view, "the queued notice", partial(_post_queued_notice, rt, lease, view))
     now = rt.clock()
     with lease.transaction(now) as conn:
         # Intake may have queued another reply meanwhile (it holds the same conversation lock).
@@ -45,6 +53,20 @@ def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
         lease.write(conn, now, lease_token=None, lease_until=None, next_run_at=now if more else None)
 
 
+def _post_queued_notice(rt: Runtime, lease: Lease, view: TurnView) -> None:
+    ts = post_once(
+        rt,
+        lease,
+        view,
+        post="queued-notice",
+        state_field="queued_notice_state",
+        state=view.turn.queued_notice_state,
+        markdown=text.QUEUED,
+        actions=[controls.queued(view.turn.id)],
+    )
+    lease.save(rt.clock(), queued_notice_state="posted", queued_notice_ts=ts)
+
+
 def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
     """👀 on every message of the turn, then the placeholder reply that will become the answer; first,
     whether its requester may drive the agent at all (see `access`)."""
@@ -56,6 +78,8 @@ def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
         show_notice(lease, rt.clock(), usage, states.USAGE)  # a reply, and nothing sent to Blocks
         return
     decorations = Decorations(rt, view)
+    if turn.queued_notice_ts and turn.placeholder_state == "none":
+        decorations.edit("the queued notice", turn.queued_notice_ts, text.QUEUED_SENT, essential=False)
     for message in view.messages:
         if turn.retry_of is not None:  # the failed turn's ❌ or ⏱️ gives way to this one's 👀
             decorations.unreact(message.ts, text.FAILED)
@@ -85,7 +109,8 @@ def run_close(rt: Runtime, lease: Lease, view: TurnView) -> None:
     turn = view.turn
     decorations = Decorations(rt, view)
     if turn.placeholder_ts:
-        decorations.edit("the interrupted note", turn.placeholder_ts, text.interrupted())
+        note = text.interrupted(turn.stop_requested_by)
+        decorations.edit("the interrupted note", turn.placeholder_ts, note)
     for message in view.messages:
         decorations.unreact(message.ts, text.EYES)
         decorations.react(message.ts, text.STOPPED)

@@ -266,6 +266,7 @@ def new_turn_values(
         "parts_posted": 0,
         "part_post_state": "none",
         "late_notice_state": "none",
+        "queued_notice_state": "none",
         "created_at": now,
         "updated_at": now,
     }

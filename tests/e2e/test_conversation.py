@@ -72,7 +72,9 @@ def test_replies_while_busy_are_queued_and_sent_as_one_follow_up(rig: Rig) -> No
     assert "From @carol:\nand keep the old name as an alias" in sent[1]
     assert sent[1].index("@bob") < sent[1].index("@carol")
     assert not first.reactions.get(messages.INBOX) and not second.reactions.get(messages.INBOX)
-    assert len(rig.bot_replies(question)) == 2, "one answer for the question, one for the merged batch"
+    replies = [r.markdown for r in rig.bot_replies(question)]
+    assert replies.count(messages.QUEUED_SENT) == 1, "one queued notice for the batch, and it says they went"
+    assert len(replies) == 3, "besides it, one answer for the question and one for the merged batch"
 
 
 def test_interrupt_policy_sends_the_reply_at_once_and_says_so(make_rig: object) -> None:

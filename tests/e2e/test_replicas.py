@@ -100,8 +100,9 @@ def _three_replicas_two_killed(rig: CrashRig) -> None:
         asked = [top, *[f for f in follow_ups if f.thread_ts == top.ts]]
         answers = [r for r in replies if "You asked" in r.markdown]
         notices = [r for r in replies if "did not confirm" in r.markdown]
+        queued = [r for r in replies if r.markdown in (messages.QUEUED, messages.QUEUED_SENT)]
         unconfirmed += len(notices)
-        assert len(replies) == len(answers) + len(notices), [r.markdown for r in replies]
+        assert len(replies) == len(answers) + len(notices) + len(queued), [r.markdown for r in replies]
         for message in asked:
             quoted = message.text.split("> ", 1)[-1].split(" #delay")[0]
             matching = [a for a in answers if f"> {quoted} #delay" in a.markdown]
