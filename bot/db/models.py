@@ -186,6 +186,7 @@ class Turn(Base):
     steps_partial: Mapped[bool] = mapped_column(Boolean, default=False)
     progress_cursor: Mapped[str | None] = mapped_column(String(64))
     plan_json: Mapped[str | None] = mapped_column(Text)
+    pull_requests_json: Mapped[str | None] = mapped_column(Text)  # found in its tool calls (purged)
 
     # Stop (see turns/stop.py): `requested` by a person (the Stop button, Slack's own stop), then
     # `stopping` once the interrupting follow-up that asks the agent where it left things is the request.

@@ -79,7 +79,10 @@ def _gemini() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def tool_calls(agent: str) -> list[str]:
-    """The `message` of each tool call the agent makes, in order."""
+def tool_calls(agent: str, *, viewed_pr: str | None = None) -> list[str]:
+    """The `message` of each tool call the agent makes, in order; with `viewed_pr`, it looks at that pull
+    request first (`gh pr view URL`)."""
     script = _codex() if agent == "codex" else _gemini() if agent == "gemini" else _claude()
+    if viewed_pr is not None:
+        script.insert(1, ("Bash", {"command": f"gh pr view {viewed_pr} --comments"}))
     return [json.dumps({"__name__": name, "input": args}) for name, args in script]

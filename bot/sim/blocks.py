@@ -16,7 +16,8 @@ like the real agents' (`agent_tools`: a plan, a search, reads, an edit, the test
 message, then the answer as an assistant message plus the identical final message after `answer_delay`
 seconds. Directives in the user's text change one turn: `#delay=SECONDS`, `#long=CHARACTERS` (a long markdown
 answer with a code block), `#never` (never finishes), `#empty` (an empty answer), `#fail=auth` (the
-agent's authentication failure notice instead of an answer).
+agent's authentication failure notice instead of an answer), `#pr` (the agent views a pull request in a
+tool call and opens another, named in its answer).
 
 Control endpoints (not rate limited, no auth) under `/_sim/`: `GET state`, `GET log`, `POST faults`,
 `POST config`, `POST reset`. A fault answers matching requests with a status, either before doing the work
@@ -127,6 +128,9 @@ AUTH_FAILED = (
     "Claude Code: Authentication failed. Please check that your API key or Subscription is valid.\n\n"
     "<details>authentication_failed</details>"
 )
+# `#pr`: the agent opens a pull request (named in its answer) and looks at another one (in a tool call).
+OPENED_PR = "https://github.com/acme/widgets/pull/42"
+VIEWED_PR = "https://github.com/acme/widgets/pull/17"
 STOPPED_LINE = "Stopped. The fix in src/cli.py is edited but not committed; nothing was pushed."
 
 
@@ -367,6 +371,8 @@ class BlocksSimulator:
             answer = ""
         elif "#fail=auth" in text:
             answer = AUTH_FAILED
+        elif re.search(r"#pr\b", text):
+            answer = self.answer(session.agent, text) + f"\n\nI opened {OPENED_PR} with the fix."
         else:
             answer = self.answer(session.agent, text)
         final_at = None if "#never" in text else now + delay
@@ -390,7 +396,10 @@ class BlocksSimulator:
         )
         span = finish - thread.created_at
         # The agent's tool calls over the first half of its work (agent_tools), then a word to the user.
-        calls = tool_calls(self.sessions[thread.session_id].agent)
+        calls = tool_calls(
+            self.sessions[thread.session_id].agent,
+            viewed_pr=VIEWED_PR if re.search(r"#pr\b", thread.user_text) else None,
+        )
         progress = [
             self._item(thread, "tool_call", call, thread.created_at + span * 0.5 * (index + 1) / len(calls))
             for index, call in enumerate(calls)

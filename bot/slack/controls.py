@@ -7,11 +7,14 @@ the press came from, so a value copied elsewhere acts on nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App
+
+from bot.blocks.pull_requests import MAX_SHOWN, PullRequest
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +26,8 @@ RETRY = "blocks_retry"
 RETRY_BLOCK = "blocks_turn_failed"
 SEND_NOW = "blocks_send_now"
 QUEUED_BLOCK = "blocks_turn_queued"
+OPEN_PR = "blocks_open_pr"  # + its position: action ids are unique within a block
+PULL_REQUESTS_BLOCK = "blocks_turn_pull_requests"
 
 
 def running(turn_id: int) -> dict[str, Any]:
@@ -50,6 +55,23 @@ def _button_block(block_id: str, action_id: str, label: str, turn_id: int, style
 def failed(turn_id: int) -> dict[str, Any]:
     """Under a failed turn's notice (or failure answer), and one that gave up waiting: Retry."""
     return _button_block(RETRY_BLOCK, RETRY, "Retry", turn_id)
+
+
+def pull_requests(prs: Sequence[PullRequest]) -> dict[str, Any]:
+    """Under an answer: a link button for each pull request the agent opened (the first few)."""
+    return {
+        "type": "actions",
+        "block_id": PULL_REQUESTS_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": f"{OPEN_PR}_{index}",
+                "text": {"type": "plain_text", "text": pr.label, "emoji": False},
+                "url": pr.url,
+            }
+            for index, pr in enumerate(prs[:MAX_SHOWN])
+        ],
+    }
 
 
 def answered(turn_id: int) -> dict[str, Any]:
@@ -188,6 +210,10 @@ def register(app: App, *, includes: Includes, presses: Presses) -> None:
 
         return pressed
 
+    def link_opened(ack: Ack) -> None:
+        ack()  # a link button opens its page in Slack; Slack still tells the app, which has nothing to do
+
+    app.action(re.compile(f"^{OPEN_PR}_"))(link_opened)
     app.action(STOP)(stop_pressed)
     app.action(FEEDBACK)(feedback_pressed)
     app.action(RETRY)(turn_pressed(presses.retry))

@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from bot import metrics
+from bot.blocks import pull_requests
 from bot.config import Settings
 from bot.failpoints import failpoint
 from bot.slack import controls
@@ -85,14 +86,10 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     offset, parts, placeholder_ts = turn.delivered_offset, turn.parts_posted, turn.placeholder_ts
     post_state = turn.part_post_state
     plain = False  # Slack refused this part with its markdown block: send it as plain text
-    # An answer's last part carries its 👍/👎 (a notice's or a stop's does not).
-    rated = turn.notice_text is None and turn.outcome in (None, states.ANSWERED)
     while offset < len(body):
         part, end = next_part(body, offset, limit)
         last = end >= len(body) and not plain
-        actions = [controls.answered(turn.id)] if rated and last else []
-        if last and turn.outcome in RETRYABLE:
-            actions = [controls.failed(turn.id)]
+        actions = _result_buttons(view) if last else []
         if plain and not fits_plain(part) and limit > MIN_PART_LIMIT:
             # Sent as plain text, escaping makes it longer: smaller parts, so that none is cut.
             limit = max(MIN_PART_LIMIT, limit // 2)
@@ -157,6 +154,24 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     if answered and turn.answer_ready_at is not None:
         metrics.ADDED_LATENCY_SECONDS.observe(max(0.0, rt.clock() - turn.answer_ready_at))
     failpoint("after_finish")
+
+
+def _result_buttons(view: TurnView) -> list[dict[str, Any]]:
+    """Under the last part: the pull requests the agent opened, then 👍/👎 for an answer, or Retry for a
+    turn that failed or gave up waiting."""
+    turn = view.turn
+    buttons = []
+    if turn.notice_text is None and turn.stop_state is None:
+        prs = pull_requests.merge(
+            pull_requests.loads(turn.pull_requests_json), pull_requests.find(turn.answer_text or "")
+        )
+        if prs:
+            buttons.append(controls.pull_requests(prs))
+    if turn.outcome in RETRYABLE:
+        buttons.append(controls.failed(turn.id))
+    elif turn.notice_text is None and turn.outcome in (None, states.ANSWERED):
+        buttons.append(controls.answered(turn.id))
+    return buttons
 
 
 def _cannot_edit(exc: SlackError, failures: int) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from bot import metrics
+from bot.blocks import pull_requests
 from bot.blocks.errors import BlocksRejected
 from bot.blocks.failure_notice import is_failure_notice
 from bot.blocks.keys import key_label
@@ -57,12 +58,14 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         cursor=turn.progress_cursor,
         plan=load_plan(turn.plan_json),
         at_least=turn.steps_partial,
+        pull_requests=pull_requests.loads(turn.pull_requests_json),
     )
     counted = {
         "steps": progress.steps,
         "steps_partial": progress.at_least,
         "progress_cursor": progress.cursor,
         "plan_json": progress.plan_json(),
+        "pull_requests_json": pull_requests.dumps(progress.pull_requests),
     }
     stopping = turn.stop_state == STOPPING
     if snapshot.final is not None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.blocks.client import THREAD_READ_LIMIT, Message
+from bot.blocks.pull_requests import PullRequest, find, merge
 from bot.blocks.tool_calls import parse_tool_call
 from bot.slack import activity
 from bot.slack import messages as text
@@ -35,6 +36,7 @@ class Progress:
     plan: list[PlanItem]  # the newest plan seen (empty: none)
     activity: str  # what the agent is doing now, in plain words ("" when nothing is known)
     at_least: bool = False  # some steps may have come and gone between two polls: `steps` is a floor
+    pull_requests: list[PullRequest] = field(default_factory=list)  # seen in its tool calls so far
 
     def plan_json(self) -> str | None:
         if not self.plan:
@@ -60,7 +62,13 @@ def load_plan(stored: str | None) -> list[PlanItem]:
 
 
 def advance(
-    items: Sequence[Message], *, steps: int, cursor: str | None, plan: list[PlanItem], at_least: bool
+    items: Sequence[Message],
+    *,
+    steps: int,
+    cursor: str | None,
+    plan: list[PlanItem],
+    at_least: bool,
+    pull_requests: Sequence[PullRequest] = (),
 ) -> Progress:
     """The progress after a poll that read `items` (the thread's newest, newest first)."""
     calls = [item for item in items if item.type == "tool_call"]
@@ -77,6 +85,7 @@ def advance(
         plan=newest_plan or plan,
         activity=_activity(items),
         at_least=at_least or missed,
+        pull_requests=merge(pull_requests, *(find(call.text) for call in reversed(new))),
     )
 
 

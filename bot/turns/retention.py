@@ -8,6 +8,7 @@ What is cleared, on each turn that ended before the cutoff and on its messages:
     turns.notice_text            a notice shown instead (it may quote Blocks' error) → NULL
     turns.placeholder_note       the agent's last progress line           → NULL
     turns.plan_json              the agent's plan (its checklist)         → NULL
+    turns.pull_requests_json     pull requests seen in its tool calls     → NULL
     turns.last_error             cut down to the error's class name: Blocks' error messages may quote the
                                  request, while the kind of failure is what an audit asks about
 What stays: every row, with its ids, Slack users, timestamps, phase, step, outcome and counts (what the
@@ -147,6 +148,7 @@ _CLEAR_TURN = (
         notice_text=None,
         placeholder_note=None,
         plan_json=None,
+        pull_requests_json=None,
         last_error=bindparam("kind"),
         texts_purged_at=bindparam("purged_at"),
     )

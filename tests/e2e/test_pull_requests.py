@@ -1,0 +1,37 @@
+"""Pull requests the agent opened appear as buttons on its answer, found in its answer and in the tool
+calls the polls read (no extra Blocks request). On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.sim.blocks import OPENED_PR, VIEWED_PR
+from bot.sim.slack import BOT_USER_ID
+from bot.slack import controls
+from tests.conftest import Rig
+
+MENTION = f"<@{BOT_USER_ID}>"
+
+
+def test_the_answer_carries_a_button_for_each_pull_request(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    question = rig.say("UALICE", f"{MENTION} fix the widget and open a PR #pr #delay=2")
+    rig.wait_reaction(question)
+    (answer,) = rig.bot_replies(question)
+    blocks = {b.get("block_id"): b for b in answer.blocks}
+    buttons = blocks[controls.PULL_REQUESTS_BLOCK]["elements"]
+    assert [(b["text"]["text"], b["url"]) for b in buttons] == [
+        ("PR acme/widgets#17", VIEWED_PR),  # seen in a tool call while it worked
+        ("PR acme/widgets#42", OPENED_PR),  # named in its answer
+    ]
+    assert controls.ANSWER_BLOCK in blocks, "👍/👎 too"
+    gets = [e for e in rig.blocks.log if e["method"] == "GET" and "/threads/" not in e["path"]]
+    assert gets == [], "no extra Blocks request for them"
+
+
+def test_an_answer_without_pull_requests_has_no_such_buttons(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    question = rig.say("UALICE", f"{MENTION} explain it, see https://github.com/acme/widgets/issues/3")
+    rig.wait_reaction(question)
+    (answer,) = rig.bot_replies(question)
+    assert controls.PULL_REQUESTS_BLOCK not in {b.get("block_id") for b in answer.blocks}
