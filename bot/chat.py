@@ -80,6 +80,7 @@ class Button:
     value: str | None = None
     url: str | None = None
     style: str | None = None
+    kind: str = "button"  # or "feedback_buttons": one of an answer's 👍/👎
 
 
 def find_buttons(thread: Sequence[StubMessage]) -> list[Button]:
@@ -90,14 +91,31 @@ def find_buttons(thread: Sequence[StubMessage]) -> list[Button]:
             continue
         for block in message.blocks:
             for element in _interactive_elements(block):
+                block_id, action_id = str(block.get("block_id", "")), str(element.get("action_id", ""))
+                if element.get("type") == "feedback_buttons":
+                    for side in ("positive_button", "negative_button"):
+                        half = element.get(side)
+                        half = half if isinstance(half, dict) else {}
+                        found.append(
+                            Button(
+                                number=len(found) + 1,
+                                message_ts=message.ts,
+                                block_id=block_id,
+                                action_id=action_id,
+                                label=_plain(half.get("text")),
+                                value=_optional_str(half.get("value")),
+                                kind="feedback_buttons",
+                            )
+                        )
+                    continue
                 if element.get("type") != "button":
                     continue
                 found.append(
                     Button(
                         number=len(found) + 1,
                         message_ts=message.ts,
-                        block_id=str(block.get("block_id", "")),
-                        action_id=str(element.get("action_id", "")),
+                        block_id=block_id,
+                        action_id=action_id,
                         label=_plain(element.get("text")),
                         value=_optional_str(element.get("value")),
                         url=_optional_str(element.get("url")),
@@ -108,8 +126,9 @@ def find_buttons(thread: Sequence[StubMessage]) -> list[Button]:
 
 
 def _interactive_elements(block: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Buttons sit in an `actions` block's elements, or as a `section` block's accessory."""
-    if block.get("type") == "actions":
+    """Buttons sit in an `actions` (or `context_actions`) block's elements, or as a `section` block's
+    accessory."""
+    if block.get("type") in ("actions", "context_actions"):
         elements = block.get("elements")
         return [e for e in elements if isinstance(e, dict)] if isinstance(elements, list) else []
     accessory = block.get("accessory")
@@ -241,7 +260,7 @@ def block_actions_payload(
     """A `block_actions` interaction as Slack sends it when someone presses `button` on `message`."""
     stamp = f"{now if now is not None else time.time():.6f}"
     action: dict[str, Any] = {
-        "type": "button",
+        "type": button.kind,
         "block_id": button.block_id,
         "action_id": button.action_id,
         "text": {"type": "plain_text", "text": button.label, "emoji": True},

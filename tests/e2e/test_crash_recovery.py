@@ -15,13 +15,12 @@ import time
 import httpx
 import pytest
 
-from bot.chat import send_interaction
 from bot.sim.events import EventSender
 from bot.sim.slack import StubMessage
-from bot.slack import messages
+from bot.slack import controls, messages
 from tests.conftest import CHANNEL, SIGNING_SECRET
 from tests.e2e.processes import MENTION, CrashRig, assert_workspaces_kept_apart, team_channel
-from tests.e2e.test_stop import shown_stop_button, stop_press
+from tests.presses import button, press
 
 pytestmark = pytest.mark.slow
 
@@ -149,12 +148,17 @@ def test_killed_right_after_a_stop_press_is_recorded_the_stop_still_happens(cras
     stops the turn (its lease expires)."""
     bot = crash_rig.start("after_stop_recorded")
     question = crash_rig.say(bot, "UALICE", f"{MENTION} a long one #delay=60")
-    crash_rig.wait(lambda: shown_stop_button(crash_rig.slack.thread(CHANNEL, question.ts)), what="Stop")
+
+    def placeholder() -> StubMessage | None:
+        thread = crash_rig.slack.thread(CHANNEL, question.ts)
+        return next((m for m in thread if button(m, controls.STOP)), None)
+
+    crash_rig.wait(placeholder, what="the Stop button")
     crash_rig.wait(lambda: crash_rig.blocks.snapshot()["sessions"], what="the session")
-    found = shown_stop_button(crash_rig.slack.thread(CHANNEL, question.ts))
-    assert found is not None
-    with contextlib.suppress(httpx.HTTPError):
-        send_interaction(EventSender(bot.url, SIGNING_SECRET), stop_press("UALICE", *found))
+    shown = placeholder()
+    assert shown is not None
+    with contextlib.suppress(httpx.HTTPError, AssertionError):  # the bot dies before it answers
+        press(EventSender(bot.url, SIGNING_SECRET), shown, controls.STOP, "UALICE")
     bot.process.wait(timeout=30)
     assert bot.process.returncode == -signal.SIGKILL, "the failpoint after_stop_recorded was not reached"
     crash_rig.start()

@@ -4,56 +4,24 @@ value sent from another channel records nothing. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import select
 
 from bot.audit import audit_rows
-from bot.chat import send_interaction
 from bot.db.models import Feedback
-from bot.sim.slack import BOT_USER_ID, TEAM_ID, StubMessage
+from bot.sim.slack import BOT_USER_ID, StubMessage
 from bot.slack import controls, messages
 from tests.conftest import Rig
+from tests.presses import button, press
 
 MENTION = f"<@{BOT_USER_ID}>"
 
 
-def feedback_buttons(message: StubMessage) -> dict[str, Any] | None:
-    for block in message.blocks:
-        if block.get("type") == "context_actions":
-            for element in block.get("elements", []):
-                if element.get("action_id") == controls.FEEDBACK:
-                    return dict(element)
-    return None
-
-
-def press(rig: Rig, user: str, message: StubMessage, buttons: dict[str, Any], which: str) -> None:
-    chosen = buttons["positive_button" if which == "good" else "negative_button"]
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM_ID, "domain": "sim"},
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-        "api_app_id": "A0SIM",
-        "token": "verification-token-unused",
-        "trigger_id": f"trigger-{time.monotonic_ns()}",
-        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel},
-        "channel": {"id": message.channel, "name": "general"},
-        "message": {"ts": message.ts, "text": message.text, "blocks": message.blocks},
-        "actions": [
-            {
-                "type": "feedback_buttons",
-                "action_id": controls.FEEDBACK,
-                "block_id": controls.ANSWER_BLOCK,
-                "text": chosen["text"],
-                "value": chosen["value"],
-                "action_ts": str(time.time()),
-            }
-        ],
-    }
-    response = send_interaction(rig.sender, payload)
-    assert response.status_code == 200, response.text
+def rate(rig: Rig, user: str, answer: StubMessage, which: str, *, channel: str | None = None) -> None:
+    press(
+        rig.sender, answer, controls.FEEDBACK, user, label="👍" if which == "good" else "👎", channel=channel
+    )
 
 
 def recorded(rig: Rig) -> dict[str, str]:
@@ -66,13 +34,12 @@ def test_feedback_is_recorded_changed_and_audited(make_rig: Callable[..., Rig]) 
     question = rig.say("UALICE", f"{MENTION} explain the retry policy")
     rig.wait_reaction(question)
     (answer,) = rig.bot_replies(question)
-    buttons = feedback_buttons(answer)
-    assert buttons is not None, answer.blocks
+    assert button(answer, controls.FEEDBACK, "👍") and button(answer, controls.FEEDBACK, "👎"), answer.blocks
 
-    press(rig, "UBOB", answer, buttons, "good")
+    rate(rig, "UBOB", answer, "good")
     assert recorded(rig) == {"UBOB": "good"}, "recorded before Slack was answered"
-    press(rig, "UBOB", answer, buttons, "bad")
-    press(rig, "UCAROL", answer, buttons, "good")
+    rate(rig, "UBOB", answer, "bad")
+    rate(rig, "UCAROL", answer, "good")
     assert recorded(rig) == {"UBOB": "bad", "UCAROL": "good"}, "pressing the other one changes it"
 
     (row,) = list(audit_rows(rig.engine))
@@ -86,13 +53,10 @@ def test_a_notice_has_no_feedback_and_a_value_from_another_channel_records_nothi
     rig.blocks.inject(method="POST", path=r"/sessions$", status=400, body={"error": "bad agent"})
     failed = rig.say("UALICE", f"{MENTION} this fails")
     rig.wait_reaction(failed, messages.FAILED)
-    assert all(feedback_buttons(m) is None for m in rig.bot_replies(failed))
+    assert all(button(m, controls.FEEDBACK) is None for m in rig.bot_replies(failed))
 
     question = rig.say("UALICE", f"{MENTION} and this works")
     rig.wait_reaction(question)
     (answer,) = rig.bot_replies(question)
-    buttons = feedback_buttons(answer)
-    assert buttons is not None
-    elsewhere = StubMessage(**{**answer.__dict__, "channel": "COTHER"})
-    press(rig, "UBOB", elsewhere, buttons, "good")
+    rate(rig, "UBOB", answer, "good", channel="COTHER")
     assert recorded(rig) == {}

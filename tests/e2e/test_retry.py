@@ -4,45 +4,21 @@ thread, once however often it is pressed, and the thread gets the answer. On SQL
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any
 
-from bot.chat import send_interaction
-from bot.sim.slack import BOT_USER_ID, TEAM_ID, StubMessage
+from bot.sim.slack import BOT_USER_ID, StubMessage
 from bot.slack import controls, messages
 from bot.turns import states
 from tests.conftest import Rig
+from tests.presses import button, press
 
 MENTION = f"<@{BOT_USER_ID}>"
 
 
-def retry_button(rig: Rig, question: StubMessage) -> tuple[StubMessage, dict[str, Any]]:
-    for reply in rig.bot_replies(question):
-        for block in reply.blocks:
-            for element in block.get("elements", []) if block.get("type") == "actions" else []:
-                if element.get("action_id") == controls.RETRY:
-                    return reply, element
-    raise AssertionError(f"no Retry button: {[r.blocks for r in rig.bot_replies(question)]}")
-
-
-def press(rig: Rig, user: str, message: StubMessage, button: dict[str, Any]) -> None:
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM_ID, "domain": "sim"},
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-        "api_app_id": "A0SIM",
-        "token": "verification-token-unused",
-        "trigger_id": f"trigger-{time.monotonic_ns()}",
-        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel},
-        "channel": {"id": message.channel, "name": "general"},
-        "message": {"ts": message.ts, "text": message.text, "blocks": message.blocks},
-        "actions": [{**button, "block_id": controls.RETRY_BLOCK, "action_ts": str(time.time())}],
-    }
-    started = time.monotonic()
-    response = send_interaction(rig.sender, payload)
-    assert response.status_code == 200, response.text
-    assert time.monotonic() - started < 3.0
+def retry_notice(rig: Rig, question: StubMessage) -> StubMessage:
+    found = next((m for m in rig.bot_replies(question) if button(m, controls.RETRY)), None)
+    assert found is not None, f"no Retry button: {[r.blocks for r in rig.bot_replies(question)]}"
+    return found
 
 
 def sent(rig: Rig) -> list[str]:
@@ -56,10 +32,10 @@ def test_a_refused_request_is_retried_with_the_same_text_once_however_often_pres
     rig.blocks.inject(method="POST", path=r"/sessions$", status=400, body={"error": "try later"})
     question = rig.say("UALICE", f"{MENTION} summarise the incident")
     rig.wait_reaction(question, messages.FAILED)
-    notice, button = retry_button(rig, question)
+    notice = retry_notice(rig, question)
 
-    press(rig, "UALICE", notice, button)
-    press(rig, "UALICE", notice, button)
+    press(rig.sender, notice, controls.RETRY, "UALICE")
+    press(rig.sender, notice, controls.RETRY, "UALICE")
 
     rig.wait_reaction(question, messages.DONE)
     rig.settle()
@@ -81,10 +57,10 @@ def test_a_failure_notice_from_the_agent_fails_the_turn_and_carries_retry(
     assert "Authentication failed" in answer
     (turn,) = rig.turns()
     assert turn.outcome == states.FAILED
-    notice, button = retry_button(rig, question)
+    notice = retry_notice(rig, question)
     assert not [b for b in notice.blocks if b.get("type") == "context_actions"], "no 👍/👎 on a failure"
 
-    press(rig, "UBOB", notice, button)
+    press(rig.sender, notice, controls.RETRY, "UBOB")
     rig.wait(lambda: len(rig.turns()) == 2 and rig.turns()[1].outcome is not None, what="the retry")
     retried = rig.turns()[1]
     assert retried.requested_by == "UBOB" and retried.retry_of == turn.id
@@ -96,11 +72,11 @@ def test_retry_on_a_busy_thread_does_nothing(make_rig: Callable[..., Rig]) -> No
     rig.blocks.inject(method="POST", path=r"/sessions$", status=400, body={"error": "no"})
     question = rig.say("UALICE", f"{MENTION} first try")
     rig.wait_reaction(question, messages.FAILED)
-    notice, button = retry_button(rig, question)
+    notice = retry_notice(rig, question)
     busy = rig.say("UALICE", "something else #delay=30", thread=question)
     rig.wait(lambda: any(t.phase == states.ACTIVE and t.submitted_at for t in rig.turns()), what="busy")
 
-    press(rig, "UALICE", notice, button)
+    press(rig.sender, notice, controls.RETRY, "UALICE")
 
     assert len(rig.turns()) == 2, "no retry while another turn runs"
     assert busy.reactions.get(messages.EYES)

@@ -5,54 +5,28 @@ once too. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any
 
-from bot.chat import send_interaction
-from bot.sim.slack import BOT_USER_ID, TEAM_ID, StubMessage
+from bot.sim.slack import BOT_USER_ID, StubMessage
 from bot.slack import controls, messages
 from bot.turns import states
 from tests.conftest import Rig
-from tests.e2e.test_stop import press as press_stop
-from tests.e2e.test_stop import running, stop_button
+from tests.e2e.test_stop import press_stop, running, stop_button
+from tests.presses import button, press
 
 MENTION = f"<@{BOT_USER_ID}>"
 
 
-def queued_notice(rig: Rig, question: StubMessage) -> tuple[StubMessage, dict[str, Any]]:
-    found: list[tuple[StubMessage, dict[str, Any]]] = []
+def queued_notice(rig: Rig, question: StubMessage) -> StubMessage:
+    """The thread's queued notice, once it carries Send now."""
 
-    def shown() -> bool:
-        for reply in rig.bot_replies(question):
-            for block in reply.blocks:
-                for element in block.get("elements", []) if block.get("type") == "actions" else []:
-                    if element.get("action_id") == controls.SEND_NOW:
-                        found[:] = [(reply, element)]
-                        return True
-        return False
+    def shown() -> StubMessage | None:
+        return next((m for m in rig.bot_replies(question) if button(m, controls.SEND_NOW)), None)
 
     rig.wait(shown, what="the queued notice with Send now")
-    return found[0]
-
-
-def press(rig: Rig, user: str, message: StubMessage, button: dict[str, Any]) -> None:
-    payload = {
-        "type": "block_actions",
-        "team": {"id": TEAM_ID, "domain": "sim"},
-        "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
-        "api_app_id": "A0SIM",
-        "token": "verification-token-unused",
-        "trigger_id": f"trigger-{time.monotonic_ns()}",
-        "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel},
-        "channel": {"id": message.channel, "name": "general"},
-        "message": {"ts": message.ts, "text": message.text, "blocks": message.blocks},
-        "actions": [{**button, "block_id": controls.QUEUED_BLOCK, "action_ts": str(time.time())}],
-    }
-    started = time.monotonic()
-    response = send_interaction(rig.sender, payload)
-    assert response.status_code == 200, response.text
-    assert time.monotonic() - started < 3.0
+    notice = shown()
+    assert notice is not None
+    return notice
 
 
 def sent(rig: Rig) -> list[str]:
@@ -67,10 +41,10 @@ def test_send_now_interrupts_the_running_turn_and_sends_the_queued_replies(
     running(rig, question)
     reply = rig.say("UBOB", "actually, only the docs", thread=question)
     rig.wait_reaction(reply, messages.INBOX)
-    notice, button = queued_notice(rig, question)
+    notice = queued_notice(rig, question)
     assert notice.markdown == messages.QUEUED
 
-    press(rig, "UBOB", notice, button)
+    press(rig.sender, notice, controls.SEND_NOW, "UBOB")
 
     rig.wait_reaction(reply, messages.DONE)
     placeholder = rig.bot_replies(question)[0]
@@ -87,9 +61,9 @@ def test_someone_who_may_not_continue_the_thread_cannot_send_now(make_rig: Calla
     question = rig.say("UALICE", f"{MENTION} a job #delay=3")
     running(rig, question)
     reply = rig.say("UALICE", "and the tests", thread=question)
-    notice, button = queued_notice(rig, question)
+    notice = queued_notice(rig, question)
 
-    press(rig, "UBOB", notice, button)
+    press(rig.sender, notice, controls.SEND_NOW, "UBOB")
 
     rig.wait(lambda: rig.slack.calls_to("chat.postEphemeral"), what="the ephemeral no")
     assert rig.slack.calls_to("chat.postEphemeral")[0]["params"]["user"] == "UBOB"
@@ -100,16 +74,16 @@ def test_someone_who_may_not_continue_the_thread_cannot_send_now(make_rig: Calla
 def test_replies_held_back_by_a_stop_go_at_once_with_send_now(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig()
     question = rig.say("UALICE", f"{MENTION} a long job #delay=60")
-    placeholder, stop = stop_button(rig, question)
+    placeholder = stop_button(rig, question)
     running(rig, question)
     reply = rig.say("UALICE", "then the docs", thread=question)
-    notice, button = queued_notice(rig, question)
-    press_stop(rig, "UALICE", placeholder, stop)
+    notice = queued_notice(rig, question)
+    press_stop(rig, "UALICE", placeholder)
     rig.wait_reaction(question, messages.STOPPED)
     rig.settle()
     assert not any("then the docs" in m for m in sent(rig))
 
-    press(rig, "UALICE", notice, button)
+    press(rig.sender, notice, controls.SEND_NOW, "UALICE")
 
     rig.wait_reaction(reply, messages.DONE)
     assert "then the docs" in sent(rig)[-1]
