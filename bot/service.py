@@ -30,21 +30,16 @@ from bot.blocks.keys import key_label
 from bot.config import Settings
 from bot.db import migrate
 from bot.db.engine import QUICK_WAIT_SECONDS, make_engine
-from bot.failpoints import failpoint
 from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack.app import create_app
-from bot.slack.controls import FeedbackPress, Presses, StopPress, TurnPress
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
 from bot.tenancy import NOT_CONNECTED, BlocksAccount, InstalledWorkspaces, SingleWorkspace, Tenancy
-from bot.turns import feedback, intake, resend, send_now, stop
+from bot.turns import intake, presses
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
-from bot.turns.resend import RetryRecorded
-from bot.turns.send_now import SendNowRecorded
-from bot.turns.stop import StopRecorded
 from bot.turns.worker import Worker
 from bot.web import HttpServer, WebApp
 from bot.workspace import Workspace
@@ -168,74 +163,11 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
                 ACK_SECONDS.observe(time.monotonic() - arrived)
             return result
 
-        def record_stop(press: StopPress) -> StopRecorded:
-            result = stop.request(
-                quick_engine,
-                team_id=press.team_id,
-                channel_id=press.channel_id,
-                user_id=press.user_id,
-                now=time.time(),
-                turn_id=press.turn_id,
-                thread_ts=press.thread_ts,
-            )
-            logger.info(
-                "stop of %s in %s by %s: %s",
-                press.turn_id or press.thread_ts,
-                press.channel_id,
-                press.user_id,
-                result.value,
-            )
-            failpoint("after_stop_recorded")  # before Slack hears back: the stop must still happen
-            if worker is not None and result is StopRecorded.REQUESTED:
-                worker.wake()
-            return result
-
-        def record_feedback(press: FeedbackPress) -> bool:
-            return feedback.record(
-                quick_engine,
-                team_id=press.team_id,
-                channel_id=press.channel_id,
-                turn_id=press.turn_id,
-                user_id=press.user_id,
-                value=press.value,
-                now=time.time(),
-            )
-
-        def record_retry(press: TurnPress) -> RetryRecorded:
-            result = resend.request(
-                quick_engine,
-                team_id=press.team_id,
-                channel_id=press.channel_id,
-                user_id=press.user_id,
-                turn_id=press.turn_id,
-                now=time.time(),
-            )
-            logger.info("retry of turn %s by %s: %s", press.turn_id, press.user_id, result.value)
-            if worker is not None and result is RetryRecorded.REQUESTED:
-                worker.wake()
-            return result
-
-        def record_send_now(press: TurnPress) -> SendNowRecorded:
-            result = send_now.request(
-                quick_engine,
-                team_id=press.team_id,
-                channel_id=press.channel_id,
-                user_id=press.user_id,
-                turn_id=press.turn_id,
-                now=time.time(),
-            )
-            logger.info("send now of turn %s by %s: %s", press.turn_id, press.user_id, result.value)
-            if worker is not None and result is SendNowRecorded.REQUESTED:
-                worker.wake()
-            return result
-
         bolt = create_app(
             settings,
             client=slack_client,
             record=record,
-            presses=Presses(
-                stop=record_stop, retry=record_retry, send_now=record_send_now, feedback=record_feedback
-            ),
+            presses=presses.recorder(quick_engine, worker.wake if worker is not None else None),
             includes=includes,
             oauth_settings=oauth_settings,
             remove_workspace=(

@@ -179,6 +179,10 @@ def test_the_demo_shows_a_whole_conversation() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "queued 📥" in out and "✅" in out and "[View session]" in out
+    assert "[PR acme/widgets#42]" in out and "[👍] [👎]" in out, "the result card"
+    assert "Interrupted: @bob sent the queued replies now" in out, "send now"
+    assert "☑ Find where the arguments are parsed" in out and "[Stop]" in out, "live progress"
+    assert "Stopped by @dave." in out and "nothing was pushed" in out, "stop"
     assert "```python" in out, "the long answer's code block continues across parts"
     assert time.monotonic() - started < 90
 

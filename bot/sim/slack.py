@@ -108,6 +108,7 @@ class SlackStub:
             "UALICE": "alice",
             "UBOB": "bob",
             "UCAROL": "carol",
+            "UDAVE": "dave",
             BOT_USER_ID: "blocks",
         }
         self.private_channels: set[str] = set()

@@ -7,7 +7,7 @@ from functools import partial
 
 from sqlalchemy import exists, select, update
 
-from bot.db.models import InboundMessage
+from bot.db.models import InboundMessage, Turn
 from bot.failpoints import failpoint
 from bot.slack import controls
 from bot.slack import messages as text
@@ -50,7 +50,10 @@ def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
                 )
             )
         ).scalar()
-        lease.write(conn, now, lease_token=None, lease_until=None, next_run_at=now if more else None)
+        # Send now may have been pressed meanwhile (it does not fence this step off): then it is due.
+        pressed = conn.execute(select(Turn.send_now_by).where(Turn.id == view.turn.id)).scalar()
+        due = now if more or pressed is not None else None
+        lease.write(conn, now, lease_token=None, lease_until=None, next_run_at=due)
 
 
 def _post_queued_notice(rt: Runtime, lease: Lease, view: TurnView) -> None:
@@ -79,7 +82,7 @@ def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
         return
     decorations = Decorations(rt, view)
     if turn.queued_notice_ts and turn.placeholder_state == "none":
-        decorations.edit("the queued notice", turn.queued_notice_ts, text.QUEUED_SENT, essential=False)
+        decorations.edit("the queued notice", turn.queued_notice_ts, text.QUEUED_SENT)
     for message in view.messages:
         if turn.retry_of is not None:  # the failed turn's ❌ or ⏱️ gives way to this one's 👀
             decorations.unreact(message.ts, text.FAILED)

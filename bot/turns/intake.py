@@ -134,20 +134,7 @@ def _record(conn: Connection, event: InboundEvent, policy: IntakePolicy, now: fl
 
     if active is not None and policy.busy_policy == "interrupt" and active.step == states.POLL:
         # Blocks is working on the active turn: a follow-up now interrupts it (the API's own behaviour).
-        conn.execute(
-            TURNS.update()
-            .where(TURNS.c.id == active.id)
-            .values(
-                phase=states.FINISHED,
-                outcome=states.INTERRUPTED,
-                step=states.CLOSE,
-                next_run_at=now,
-                lease_token=None,  # fence off the worker polling it
-                lease_until=None,
-                finished_at=now,
-                updated_at=now,
-            )
-        )
+        interrupt(conn, active.id, now)
         active, result = None, Recorded.INTERRUPTING
     else:
         result = Recorded.NEW_TURN
@@ -170,6 +157,26 @@ def _record(conn: Connection, event: InboundEvent, policy: IntakePolicy, now: fl
         )
     _insert_message(conn, event, conversation_id, turn_id, text, now, queued=True)
     return Recorded.QUEUED
+
+
+def interrupt(conn: Connection, turn_id: int, now: float, *, by: str | None = None) -> None:
+    """End the active turn `turn_id` as interrupted (a newer request goes to Blocks, which interrupts
+    it): its close step says so in its placeholder, naming `by` when someone sent replies now."""
+    conn.execute(
+        TURNS.update()
+        .where(TURNS.c.id == turn_id)
+        .values(
+            phase=states.FINISHED,
+            outcome=states.INTERRUPTED,
+            step=states.CLOSE,
+            next_run_at=now,
+            lease_token=None,  # fence off the worker polling it
+            lease_until=None,
+            finished_at=now,
+            updated_at=now,
+            stop_requested_by=by,
+        )
+    )
 
 
 def _message_exists(conn: Connection, event: InboundEvent) -> bool:

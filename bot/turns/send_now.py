@@ -3,11 +3,11 @@ button sends them at once instead. Blocks has no cancel, and a follow-up interru
 sending now interrupts it (its placeholder says who sent the queued replies) and the queued replies go
 as the next turn, as with `BUSY_POLICY=interrupt`.
 
-As with every button: `request` runs in the listener and only records (on the waiting turn, fenced off
-its worker so that its inbox step runs at once), and `run_send_now` runs in the worker, in the waiting
-turn's next step: it checks that the person may use the thread's buttons, then interrupts the running
-turn if Blocks is working on it (its poll step), or waits a moment for it to get there (its start or
-submit), or lets the replies go at once when nothing runs (a stop held them back).
+As with every button: `request` runs in the listener and only records (on the waiting turn, due at once),
+and `run_send_now` runs in the worker, in the waiting turn's next step: it checks that the person may use
+the thread's buttons, then interrupts the running turn if Blocks is working on it (its poll step), or
+waits a moment for it to get there (its start or submit), or lets the replies go at once when nothing
+runs (a stop held them back).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bot.turns.access import check_control
 from bot.turns.best_effort import best_effort
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import lock_conversation
+from bot.turns.intake import interrupt
 from bot.turns.lease import Lease
 
 logger = logging.getLogger(__name__)
@@ -55,10 +56,12 @@ def request(
             return SendNowRecorded.OVER
         if row.send_now_by is not None:
             return SendNowRecorded.ALREADY
+        # Not fenced: a worker in the turn's inbox step finishes it (a moment: reactions and the notice)
+        # and, seeing the press, leaves the turn due (`acknowledge.run_inbox`).
         conn.execute(
             update(Turn)
             .where(Turn.id == turn_id)
-            .values(send_now_by=user_id, next_run_at=now, lease_token=None, lease_until=None, updated_at=now)
+            .values(send_now_by=user_id, next_run_at=now, updated_at=now)
         )
     return SendNowRecorded.REQUESTED
 
@@ -98,21 +101,7 @@ def run_send_now(rt: Runtime, lease: Lease, view: TurnView) -> None:
             # Not with Blocks yet (or its answer is being delivered, and these go next anyway).
             lease.write(conn, now, lease_token=None, lease_until=None, next_run_at=now + RECHECK_SECONDS)
             return
-        conn.execute(
-            update(Turn)
-            .where(Turn.id == active.id)
-            .values(
-                phase=states.FINISHED,
-                outcome=states.INTERRUPTED,
-                step=states.CLOSE,
-                next_run_at=now,
-                lease_token=None,  # fence off the worker polling it
-                lease_until=None,
-                finished_at=now,
-                updated_at=now,
-                stop_requested_by=presser,  # its placeholder says who sent the queued replies
-            )
-        )
+        interrupt(conn, active.id, now, by=presser)  # its placeholder says who sent the queued replies
         lease.write(conn, now, lease_token=None, lease_until=None, **go)
     metrics.TURNS_ENDED.labels(states.INTERRUPTED).inc()
     logger.info("turn %s: sent now by %s, interrupting turn %s", turn.id, presser, active.id)
