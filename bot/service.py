@@ -34,10 +34,11 @@ from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack.app import create_app
+from bot.slack.events import MessageChange
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
 from bot.tenancy import NOT_CONNECTED, BlocksAccount, InstalledWorkspaces, SingleWorkspace, Tenancy
-from bot.turns import intake, presses
+from bot.turns import changes, intake, presses
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, Recorded
 from bot.turns.worker import Worker
@@ -168,6 +169,7 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
             client=slack_client,
             record=record,
             presses=presses.recorder(quick_engine, worker.wake if worker is not None else None),
+            change=partial(record_change, quick_engine),
             includes=includes,
             oauth_settings=oauth_settings,
             remove_workspace=(
@@ -244,6 +246,16 @@ def verify_slack_token(client: WebClient, settings: Settings) -> Workspace:
     if not workspace.team_id:
         raise StartupError("Slack's auth.test did not say which workspace SLACK_BOT_TOKEN belongs to")
     return workspace
+
+
+def record_change(engine: Engine, change: MessageChange) -> changes.Changed:
+    """A person edited or deleted a message: a queued reply changes what will be sent (see `changes`)."""
+    result = changes.record(engine, change, time.time())
+    if result is not changes.Changed.NOT_OURS:
+        logger.info(
+            "message %s %s: %s", change.ts, "deleted" if change.text is None else "edited", result.value
+        )
+    return result
 
 
 def _single_workspace(

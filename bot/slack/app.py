@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.logs import Throttle, log_context
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack import controls
-from bot.slack.events import classify
+from bot.slack.events import MessageChange, classify, classify_change
 from bot.slack.home import AppHome, BlocksKeyCheck, EnvironmentHome
 from bot.turns.intake import InboundEvent, Recorded
 from bot.workspace import Delivery
@@ -44,6 +44,7 @@ def create_app(
     remove_workspace: Callable[[dict[str, Any]], None] | None = None,
     keys: WorkspaceKeys | None = None,
     presses: controls.Presses | None = None,
+    change: Callable[[MessageChange], object] | None = None,
 ) -> App:
     """The Bolt app. `includes(team, enterprise)`: whether this deployment serves that workspace (the
     installed one, or, installed from Slack, any with an installation). With `oauth_settings`, Bolt finds
@@ -51,7 +52,7 @@ def create_app(
     called (before Slack is answered) when a workspace uninstalls the app or revokes its token. With
     `keys` (installed from Slack), admins connect the workspace's Blocks keys from App Home; without,
     App Home says the keys are the environment's. `presses` record the presses of a turn's buttons (and
-    Slack's own stop of the thread's agent session)."""
+    Slack's own stop of the thread's agent session); `change` an edit or delete of a recorded message."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-requests-are-not-signed",
@@ -63,7 +64,7 @@ def create_app(
         oauth_settings=oauth_settings,
     )
     errors = Throttle(logger)
-    listener = _make_listener(settings, record, includes, errors)
+    listener = _make_listener(settings, record, includes, errors, change)
     app.event("app_mention")(listener)
     app.event("message")(listener)  # every subtype: edits, deletes, joins are answered 200 and dropped
     if remove_workspace is not None:
@@ -114,7 +115,11 @@ def _recording_failed(errors: Throttle) -> Callable[..., BoltResponse]:
 
 
 def _make_listener(
-    settings: Settings, record: Recorder, includes: Includes, errors: Throttle
+    settings: Settings,
+    record: Recorder,
+    includes: Includes,
+    errors: Throttle,
+    change: Callable[[MessageChange], object] | None = None,
 ) -> Callable[..., None]:
     foreign = ForeignTeams()
 
@@ -124,6 +129,17 @@ def _make_listener(
         if delivery is None or not includes(delivery.home.team_id, delivery.home.enterprise_id):
             foreign.seen(delivery.home.team_id if delivery else "unknown")
             return  # never answered with this workspace's token
+        if event.get("subtype") in ("message_changed", "message_deleted"):
+            edited = classify_change(
+                body,
+                event,
+                bot_user_id=context.bot_user_id,
+                allow_external_users=settings.allow_external_users,
+            )
+            if edited is not None and change is not None:
+                with log_context(team=edited.team_id, channel=edited.channel_id):
+                    change(edited)
+            return
         inbound = classify(
             body,
             event,

@@ -1,15 +1,17 @@
 """Which Slack events are meant for the agent: pure functions from an event payload to an `InboundEvent`.
 
-Dropped here (answered 200, nothing recorded): this bot's own messages and other bots', edits, deletes,
-joins and every other subtype, top-level channel chatter that does not mention the bot, and messages from
-users of other organizations in shared channels (unless allowed). Thread replies without a mention are
-passed on: intake decides, from the database, whether the thread is one of ours.
+Dropped here (answered 200, nothing recorded): this bot's own messages and other bots', joins and every
+other subtype but edits and deletes (`classify_change`: a queued reply may still change), top-level
+channel chatter that does not mention the bot, and messages from users of other organizations in shared
+channels (unless allowed). Thread replies without a mention are passed on: intake decides, from the
+database, whether the thread is one of ours.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bot.storable import storable_tree
@@ -91,3 +93,44 @@ def _files(event: Mapping[str, Any]) -> tuple[SlackFile, ...]:
             name = item.get("name") or item.get("title") or "file"
             found.append(SlackFile(name=str(name), permalink=str(item.get("permalink") or "")))
     return tuple(found)
+
+
+@dataclass(frozen=True)
+class MessageChange:
+    """A person edited (`text`, as the agent would get it) or deleted (`text` None) a message."""
+
+    team_id: str
+    channel_id: str
+    ts: str
+    user_id: str | None
+    text: str | None
+
+
+def classify_change(
+    body: Mapping[str, Any],
+    event: Mapping[str, Any],
+    *,
+    bot_user_id: str | None,
+    allow_external_users: bool,
+) -> MessageChange | None:
+    """A `message_changed` or `message_deleted` event of a person's message, or None."""
+    subtype, channel = event.get("subtype"), event.get("channel")
+    if event.get("type") != "message" or not isinstance(channel, str):
+        return None
+    if subtype == "message_deleted":
+        delivery = Delivery.of(storable_tree(body))
+        ts = event.get("deleted_ts")
+        if delivery is None or not isinstance(ts, str):
+            return None
+        return MessageChange(delivery.home.team_id, channel, ts, None, None)
+    inner = event.get("message")
+    if subtype != "message_changed" or not isinstance(inner, Mapping):
+        return None
+    # The message as it is now, classified as if it had just been sent (a bot's edit of its own placeholder
+    # is dropped here, like the bot's own messages).
+    now_reads = {k: v for k, v in inner.items() if k != "subtype"}
+    now_reads.update(type="message", channel=channel, channel_type=event.get("channel_type"))
+    edited = classify(body, now_reads, bot_user_id=bot_user_id, allow_external_users=allow_external_users)
+    if edited is None:
+        return None
+    return MessageChange(edited.team_id, edited.channel_id, edited.ts, edited.user_id, edited.text)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.sim.events import envelope, message_event
-from bot.slack.events import classify
+from bot.slack.events import classify, classify_change
 
 BOT = "UBOT"
 
@@ -98,3 +98,42 @@ def test_users_of_other_organizations() -> None:
     assert run(event, allow_external=True) is not None
     grid = {"authorizations": [{"team_id": "T0001"}, {"team_id": "T0OTHER"}]}
     assert run(event, body=grid) is not None, "another workspace of the same Enterprise Grid org is ours"
+
+
+def change(event: dict[str, Any]) -> Any:
+    payload = envelope(event)
+    return classify_change(payload, payload["event"], bot_user_id=BOT, allow_external_users=False)
+
+
+def test_an_edit_of_a_persons_reply_reads_as_it_now_is_and_a_delete_as_none() -> None:
+    edited = change(
+        {
+            "type": "message",
+            "subtype": "message_changed",
+            "channel": "C1",
+            "message": {
+                "type": "message",
+                "user": "U1",
+                "text": f"<@{BOT}> now this",
+                "ts": "1.2",
+                "thread_ts": "1.1",
+            },
+        }
+    )
+    assert (edited.ts, edited.user_id, edited.text) == ("1.2", "U1", "now this")
+    deleted = change({"type": "message", "subtype": "message_deleted", "channel": "C1", "deleted_ts": "1.2"})
+    assert (deleted.ts, deleted.text) == ("1.2", None)
+
+
+def test_the_bots_own_edits_and_other_subtypes_are_no_change() -> None:
+    own = {
+        "type": "message",
+        "user": BOT,
+        "bot_id": "B1",
+        "text": "⏳ working",
+        "ts": "1.3",
+        "thread_ts": "1.1",
+    }
+    assert change({"type": "message", "subtype": "message_changed", "channel": "C1", "message": own}) is None
+    assert change({"type": "message", "subtype": "channel_join", "channel": "C1", "ts": "1.4"}) is None
+    assert change({"type": "message", "subtype": "message_deleted", "channel": "C1"}) is None

@@ -1,0 +1,67 @@
+"""Edits and deletes of messages already recorded: a queued reply (its turn still waiting) that is edited
+before it is sent is sent as it now reads; one that is deleted is withdrawn (and a waiting turn left with
+no reply ends, `withdrawn`). Once a message has gone to the agent, an edit changes nothing there.
+
+Database work only, in the listener, like intake: the conversation is locked first, so that a turn being
+promoted at this moment (its replies about to be sent) is seen as such.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import Engine, delete, func, select, update
+
+from bot.db.models import InboundMessage, Turn
+from bot.slack.events import MessageChange
+from bot.turns import states
+from bot.turns.finish import lock_conversation
+
+WITHDRAWN = "withdrawn"  # the outcome of a waiting turn whose replies were all deleted
+
+
+class Changed(enum.Enum):
+    UPDATED = "updated"  # a queued reply: what will be sent is its new text
+    WITHDRAWN = "withdrawn"  # a queued reply deleted: it will not be sent
+    ALREADY_SENT = "already_sent"  # the agent has it: the change does not reach it
+    NOT_OURS = "not_ours"  # not a message the bot recorded
+
+
+def record(engine: Engine, change: MessageChange, now: float) -> Changed:
+    with engine.begin() as conn:
+        found = conn.execute(
+            select(InboundMessage.id, InboundMessage.turn_id, InboundMessage.conversation_id).where(
+                InboundMessage.team_id == change.team_id,
+                InboundMessage.channel_id == change.channel_id,
+                InboundMessage.ts == change.ts,
+            )
+        ).first()
+        if found is None or found.turn_id is None:
+            return Changed.NOT_OURS
+        lock_conversation(conn, found.conversation_id)
+        phase = conn.execute(select(Turn.phase).where(Turn.id == found.turn_id)).scalar()
+        if phase != states.WAITING:
+            return Changed.ALREADY_SENT
+        if change.text is not None:
+            conn.execute(update(InboundMessage).where(InboundMessage.id == found.id).values(text=change.text))
+            return Changed.UPDATED
+        conn.execute(delete(InboundMessage).where(InboundMessage.id == found.id))
+        left = conn.execute(
+            select(func.count()).select_from(InboundMessage).where(InboundMessage.turn_id == found.turn_id)
+        ).scalar_one()
+        if not left:
+            conn.execute(
+                update(Turn)
+                .where(Turn.id == found.turn_id)
+                .values(
+                    phase=states.FINISHED,
+                    outcome=WITHDRAWN,
+                    step=states.DONE,
+                    next_run_at=None,
+                    lease_token=None,
+                    lease_until=None,
+                    finished_at=now,
+                    updated_at=now,
+                )
+            )
+        return Changed.WITHDRAWN
