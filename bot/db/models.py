@@ -54,6 +54,8 @@ class Conversation(Base):
     session_url: Mapped[str | None] = mapped_column(Text)
     # The Blocks key that created the session (its hash): every request of the session uses it.
     blocks_key_hash: Mapped[str | None] = mapped_column(String(64))
+    # `processing` while the bot has Slack show the thread's agent session as working (turns/native.py).
+    agent_status: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -208,6 +210,9 @@ class Turn(Base):
     part_post_state: Mapped[str] = mapped_column(String(16), default="none")  # none|posting
     late_notice_state: Mapped[str] = mapped_column(String(16), default="none")  # none|posting|posted
     delivered_at: Mapped[float | None] = mapped_column(Float)
+    # A long answer is also shared whole as a markdown file (see turns/deliver.py): none|uploading|uploaded.
+    file_state: Mapped[str] = mapped_column(String(16), default="none")
+    file_id: Mapped[str | None] = mapped_column(String(32))
 
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
@@ -227,6 +232,18 @@ class Feedback(Base):
     value: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SlackCapability(Base):
+    """A Slack feature a workspace refused (`unknown_method`, `missing_scope`, `not_allowed`): the bot
+    falls back to the plain placeholder there instead of repeating a failing call on every turn."""
+
+    __tablename__ = "slack_capabilities"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(32), primary_key=True)
+    error: Mapped[str] = mapped_column(String(64))
+    refused_at: Mapped[float] = mapped_column(Float)
 
 
 class FairShare(Base):

@@ -66,6 +66,7 @@ class StubMessage:
     is_bot: bool = False
     metadata: dict[str, Any] | None = None
     team: str = "T0001"  # the author's workspace: another one's in a shared channel
+    files: list[dict[str, Any]] = field(default_factory=list)  # files shared with the message
 
     @property
     def markdown(self) -> str:
@@ -82,6 +83,8 @@ class StubMessage:
             data["bot_id"] = BOT_ID
         if self.blocks:
             data["blocks"] = self.blocks
+        if self.files:
+            data["files"] = [{k: v for k, v in f.items() if k != "content"} for f in self.files]
         if self.reactions:
             data["reactions"] = [
                 {"name": name, "users": sorted(users), "count": len(users)}
@@ -142,6 +145,11 @@ class SlackStub:
             self.opened_views: list[dict[str, Any]] = []
             self.views: dict[str, dict[str, Any]] = {}
             self.triggers: dict[str, _Trigger] = {}
+            # Files uploaded (files_upload_v2), by id: name, length, content (bytes), title once shared.
+            self.files: dict[str, dict[str, Any]] = {}
+            # Agent sessions (agents.sessions.setStatus): each thread's statuses, oldest first, and title.
+            self.agent_sessions: dict[tuple[str, str], dict[str, Any]] = {}
+            self._origin = "http://127.0.0.1"  # where this stub is reached: upload URLs point back here
 
     # -- a person writes (tests and the demo) -------------------------------------------------------
 
@@ -199,6 +207,9 @@ class SlackStub:
             return json_response(start_response, status, body)
         if request.path == "/oauth/v2/authorize":
             return self._authorize_page(request, start_response)
+        if request.path.startswith("/upload/"):  # files.getUploadURLExternal's upload_url: the bytes
+            return self._receive_upload(request.path.removeprefix("/upload/"), request, start_response)
+        self._origin = f"http://{request.header('host') or '127.0.0.1'}"
         method = request.path.rsplit("/", 1)[-1]
         params = request.params()
         token = (request.header("authorization") or "").removeprefix("Bearer ").strip()
@@ -303,6 +314,62 @@ class SlackStub:
         )
         self.messages[(channel, message.ts)] = message
         return {"ok": True, "channel": channel, "ts": message.ts, "message": message.to_json()}
+
+    def _agents_sessions_setStatus(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, thread_ts, status = params.get("channel_id"), params.get("thread_ts"), params.get("status")
+        if status not in ("active", "processing", "suspended", "closed") or not channel or not thread_ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        if (str(channel), str(thread_ts)) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        session = self.agent_sessions.setdefault(
+            (str(channel), str(thread_ts)), {"statuses": [], "title": None}
+        )
+        session["statuses"].append(status)
+        if params.get("title"):
+            session["title"] = str(params["title"])
+        return {"ok": True}
+
+    # -- files (files_upload_v2: an upload URL, the bytes posted to it, then the share) -------------
+
+    def _files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        name, length = params.get("filename"), params.get("length")
+        if not name or not str(length or "").isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{len(self.files) + 1:08d}"
+        self.files[file_id] = {"id": file_id, "name": str(name), "length": int(str(length)), "content": None}
+        return {"ok": True, "file_id": file_id, "upload_url": f"{self._origin}/upload/{file_id}"}
+
+    def _receive_upload(
+        self, file_id: str, request: Request, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        with self._lock:
+            found = self.files.get(file_id)
+            if found is not None:
+                found["content"] = request.body
+        start_response("200 OK" if found is not None else "404 Not Found", [("Content-Type", "text/plain")])
+        return [b"OK" if found is not None else b"no such upload"]
+
+    def _files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        listed = _json_field(params, "files") or []
+        channel, thread_ts = str(params.get("channel_id") or ""), params.get("thread_ts")
+        shared = []
+        for item in listed if isinstance(listed, list) else []:
+            found = self.files.get(str(item.get("id")))
+            if found is None or found["content"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            found["title"] = item.get("title") or found["name"]
+            shared.append(found)
+        if not shared:
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel:
+            if thread_ts and (channel, thread_ts) not in self.messages:
+                return {"ok": False, "error": "thread_not_found"}
+            text = str(params.get("initial_comment") or "")
+            message = StubMessage(
+                channel, self._next_ts(), BOT_USER_ID, text, thread_ts, is_bot=True, files=shared
+            )
+            self.messages[(channel, message.ts)] = message
+        return {"ok": True, "files": [{k: v for k, v in f.items() if k != "content"} for f in shared]}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         message = self.messages.get((str(params.get("channel")), str(params.get("ts"))))

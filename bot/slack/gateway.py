@@ -152,6 +152,60 @@ class SlackGateway:
             return False  # Slack's own limit: a progress edit is dropped like one our budget refuses
         return True
 
+    def set_agent_status(
+        self,
+        *,
+        channel: str,
+        thread_ts: str,
+        status: str,
+        title: str | None = None,
+        initiator: str | None = None,
+    ) -> None:
+        """Slack's agent session of the thread: `processing` (Slack shows it working, with its stop control)
+        or `active` (idle)."""
+        self._call(
+            "agents.sessions.setStatus",
+            self.client.agents_sessions_setStatus,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            status=status,
+            title=title,
+            initiator_user_id=initiator,
+        )
+
+    def upload_markdown(
+        self, *, channel: str, thread_ts: str, filename: str, title: str, content: str
+    ) -> str:
+        """Share `content` as a markdown file in the thread (files_upload_v2: an upload URL, the bytes,
+        then the share); the file's id."""
+        response = self._call(
+            "files.completeUploadExternal",
+            self.client.files_upload_v2,
+            channel=channel,
+            thread_ts=thread_ts,
+            filename=filename,
+            title=title,
+            content=content,
+            snippet_type="markdown",
+        )
+        shared = response.get("files") or [response.get("file") or {}]
+        return str(shared[0].get("id", ""))
+
+    def shared_file(self, *, channel: str, thread_ts: str, filename: str) -> str | None:
+        """The id of a file named `filename` the bot shared in the thread (after a crash mid-upload)."""
+        response = self._call(
+            "conversations.replies",
+            self.client.conversations_replies,
+            channel=channel,
+            ts=thread_ts,
+            limit=200,
+        )
+        for item in response.get("messages") or []:
+            for found in item.get("files") or []:
+                if isinstance(found, dict) and found.get("name") == filename:
+                    return str(found.get("id"))
+        return None
+
     def add_reaction(self, *, channel: str, ts: str, name: str, essential: bool = True) -> None:
         if not self._pace("reactions.add", channel, essential=essential):
             return

@@ -240,6 +240,13 @@ def answer_footer(
     return f"\n\n{line}\n{PRIVATE_SESSION}" if private and session_link(session_url) else f"\n\n{line}"
 
 
+def long_answer_note(characters: int) -> str:
+    return (
+        f"📄 The answer is long ({characters:,} characters): its start is above, and all of it is attached "
+        "below as a file (and in the session)."
+    )
+
+
 def duration(seconds: float) -> str:
     """Whole minutes (`4 min`, `1 h 5 min`); under a minute, nothing."""
     minutes = int(seconds // 60)

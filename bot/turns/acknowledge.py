@@ -11,7 +11,7 @@ from bot.db.models import InboundMessage, Turn
 from bot.failpoints import failpoint
 from bot.slack import controls
 from bot.slack import messages as text
-from bot.turns import states
+from bot.turns import native, states
 from bot.turns.access import REFUSED, check_author
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView
@@ -104,6 +104,7 @@ def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
         now = rt.clock()
         lease.save(now, placeholder_state="posted", placeholder_ts=ts, placeholder_updated_at=now)
         failpoint("after_placeholder_commit")
+    native.mark_working(rt, view)
     lease.save(rt.clock(), step=states.SUBMIT, next_run_at=rt.clock(), failures=0)
 
 

@@ -54,6 +54,10 @@ def body_of(view: TurnView, settings: Settings) -> str:
     answer = neutralize(turn.answer_text or "").strip()
     if not answer:
         return text.empty_answer(session_url)
+    if is_long(view):
+        # The thread shows its start, cut where a part would be; the whole of it is shared as a file.
+        start, _ = next_part(answer, 0, DEFAULT_PART_LIMIT - LONG_NOTE_ROOM)
+        answer = start.rstrip() + "\n\n" + text.long_answer_note(len(turn.answer_text or ""))
     # Only what never changes once the answer is in: the body is cut into parts by offset, across runs.
     started = turn.submitted_at or turn.requested_at
     took = (turn.answer_ready_at or started) - started
@@ -140,6 +144,8 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
         lease.save(rt.clock(), delivered_offset=offset, parts_posted=parts, part_post_state="none")
         failpoint("after_part_commit")
 
+    if is_long(view) and turn.file_state not in ("uploaded", "refused"):
+        _share_whole(rt, lease, view)
     answered = turn.outcome in (None, states.ANSWERED)
     decorations = Decorations(rt, view)
     for message in view.messages if turn.outcome != states.USAGE else ():  # usage: no 👀 to replace
@@ -154,6 +160,53 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
     if answered and turn.answer_ready_at is not None:
         metrics.ADDED_LATENCY_SECONDS.observe(max(0.0, rt.clock() - turn.answer_ready_at))
     failpoint("after_finish")
+
+
+# Up to about four messages' worth the answer arrives split into parts; past that, its start, and the whole
+# of it as a markdown file in the thread (twenty messages of text are read by nobody).
+LONG_ANSWER = 12_000
+LONG_NOTE_ROOM = 500  # the note and the result line, so that the start and they are one message
+
+
+def is_long(view: TurnView) -> bool:
+    turn = view.turn
+    return (
+        turn.notice_text is None
+        and turn.stop_state is None
+        and len(neutralize(turn.answer_text or "").strip()) > LONG_ANSWER
+    )
+
+
+def _share_whole(rt: Runtime, lease: Lease, view: TurnView) -> None:
+    """The whole answer as `answer-<turn>.md` in the thread, once: an upload that may have happened before
+    a crash is looked for first. Slack refusing it (no `files:write`, files turned off) leaves the start
+    and the session link."""
+    turn = view.turn
+    filename = f"answer-{turn.id}.md"
+    if turn.file_state == "uploading":
+        found = rt.slack.shared_file(channel=view.channel, thread_ts=view.thread_ts, filename=filename)
+        if found is not None:
+            lease.save(rt.clock(), file_state="uploaded", file_id=found)
+            return
+    lease.save(rt.clock(), file_state="uploading")
+    try:
+        file_id = rt.slack.upload_markdown(
+            channel=view.channel,
+            thread_ts=view.thread_ts,
+            filename=filename,
+            title=f"{view.conversation.agent}'s answer",
+            content=turn.answer_text or "",
+        )
+    except SlackError as exc:
+        # An install made before the bot asked for `files:write` lacks the scope: that is a refusal too.
+        if exc.error != "missing_scope" and not is_refusal(exc, turn.failures + 1):
+            raise  # may pass: the step runs again, and looks for the file first
+        logger.warning(
+            "turn %s: Slack refused the answer's file (%s); its start is in the thread", turn.id, exc.error
+        )
+        lease.save(rt.clock(), file_state="refused")
+        return
+    lease.save(rt.clock(), file_state="uploaded", file_id=file_id)
 
 
 def _result_buttons(view: TurnView) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from bot import metrics
 from bot.blocks.errors import BlocksRejected
@@ -15,6 +15,7 @@ from bot.slack import messages as text
 from bot.turns import states
 from bot.turns.intake import promote_waiting
 from bot.turns.lease import Lease
+from bot.turns.native import needs_settling
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,12 @@ def finish(lease: Lease, conversation_id: int, now: float, outcome: str, **value
                 select(Turn.stop_requested_at).where(Turn.id == lease.turn_id)
             ).scalar()
         promote_waiting(conn, conversation_id, now, unless_all_before=hold_before)
+        if needs_settling(conn, conversation_id):
+            # Slack shows the thread as a working agent session, and no turn of it works any more: the
+            # turn's last step marks it idle (a step, so that a crash does not leave it looking busy).
+            conn.execute(
+                update(Turn).where(Turn.id == lease.turn_id).values(step=states.SETTLE, next_run_at=now)
+            )
     metrics.TURNS_ENDED.labels(outcome).inc()
     logger.info("turn %s ended: %s", lease.turn_id, outcome)
 

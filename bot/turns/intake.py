@@ -274,6 +274,7 @@ def new_turn_values(
         "part_post_state": "none",
         "late_notice_state": "none",
         "queued_notice_state": "none",
+        "file_state": "none",
         "created_at": now,
         "updated_at": now,
     }

@@ -201,7 +201,7 @@ def _single_payer(budget: Budget) -> Payer:
 
 
 # What a person is waiting for first: the 👀 and placeholder, then an answer, then the rest.
-SLACK_PRIORITY = (states.START, states.DELIVER, states.INBOX, states.CLOSE)
+SLACK_PRIORITY = (states.START, states.DELIVER, states.INBOX, states.CLOSE, states.SETTLE)
 BLOCKS_PRIORITY = (states.SUBMIT, states.POLL)
 
 

@@ -12,6 +12,7 @@ Step (the work still to do, run by a worker when `next_run_at` is due):
     poll    read the turn's thread until the final message arrives    (spends a Blocks request)
     deliver edit the placeholder into the answer (or a notice), overflow as replies, ✅ on the messages
     close   an interrupted turn: say so in its placeholder
+    settle  a finished turn whose thread Slack shows as a working agent session: mark it idle
 A stop (turns/stop.py) is a flag on the active turn (`stop_state`), acted on before its next step.
     done    nothing left
 """
@@ -28,6 +29,7 @@ SUBMIT = "submit"
 POLL = "poll"
 DELIVER = "deliver"
 CLOSE = "close"
+SETTLE = "settle"
 DONE = "done"
 
 # A stop's progress (`turns.stop_state`; see turns/stop.py): asked for, then the agent asked where it left
@@ -37,7 +39,7 @@ STOPPING = "stopping"
 
 # Steps that send a request to Blocks, and so need a token from the key's budget.
 BLOCKS_STEPS = (SUBMIT, POLL)
-SLACK_ONLY_STEPS = (INBOX, START, DELIVER, CLOSE)
+SLACK_ONLY_STEPS = (INBOX, START, DELIVER, CLOSE, SETTLE)
 
 # Outcomes of a finished turn.
 ANSWERED = "answered"

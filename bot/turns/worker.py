@@ -23,7 +23,7 @@ from bot.logs import Throttle, log_context
 from bot.slack import messages as text
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
 from bot.tenancy import roomiest
-from bot.turns import backlog, retention, states, stop
+from bot.turns import backlog, native, retention, states, stop
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView, load
@@ -43,6 +43,7 @@ STEPS = {
     states.POLL: run_poll,
     states.DELIVER: run_deliver,
     states.CLOSE: run_close,
+    states.SETTLE: native.run_settle,
 }
 # A claimed turn runs its next steps at once while they are due (start → submit, poll → deliver), up to:
 MAX_CHAINED_STEPS = 6

@@ -23,7 +23,7 @@ def _reassemble(parts: list[str]) -> str:
 
 
 def test_a_long_answer_arrives_whole_in_several_parts(rig: Rig) -> None:
-    question = rig.say("UALICE", f"{MENTION} the full report #long=12000")
+    question = rig.say("UALICE", f"{MENTION} the full report #long=10000")  # under a file's worth
     rig.wait_reaction(question)
     rig.settle()
     parts = [m.markdown for m in rig.bot_replies(question)]

@@ -55,7 +55,11 @@ def received(bot: DrivenBot, name: str) -> list[dict[str, Any]]:
     question = bot.mention(channel, "UALICE", f"<@UBOT> {name}")
     bot.run()
     thread = [m for m in bot.slack.thread(channel, question.ts) if m.is_bot]
-    return [_stable({"text": m.text, "blocks": m.blocks}) for m in thread]
+    shown = []
+    for m in thread:
+        files = [{"name": f["name"], "title": f.get("title"), "length": f["length"]} for f in m.files]
+        shown.append(_stable({"text": m.text, "blocks": m.blocks, **({"files": files} if files else {})}))
+    return shown
 
 
 def _stable(message: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +67,7 @@ def _stable(message: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(message, ensure_ascii=False)
     text = re.sub(r"sessions/[0-9a-f-]{36}", "sessions/<session>", text)
     text = re.sub(r'"(good|bad):\d+"', r'"\1:<turn>"', text)
+    text = re.sub(r'"answer-\d+\.md"', '"answer-<turn>.md"', text)
     return dict(json.loads(text))
 
 
