@@ -53,6 +53,7 @@ def recorder(engine: Engine, wake: Callable[[], None] | None) -> Presses:
                 turn_id=press.turn_id,
                 now=time.time(),
             )
+            failpoint("after_press_recorded")  # before Slack hears back: the press must still be acted on
             woken(what, press, result, requested)
             return result
 

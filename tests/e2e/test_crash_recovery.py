@@ -167,3 +167,24 @@ def test_killed_right_after_a_stop_press_is_recorded_the_stop_still_happens(cras
     assert len(bot_posts) == 1 and "Stopped by <@UALICE>" in bot_posts[0].markdown
     sent = [m["message"] for m in crash_rig.blocks.snapshot()["user_messages"]]
     assert sum("pressed Stop in Slack" in m for m in sent) == 1
+
+
+def test_killed_right_after_a_retry_press_is_recorded_the_retry_still_happens(crash_rig: CrashRig) -> None:
+    crash_rig.blocks.inject(method="POST", path=r"/sessions$", status=400, body={"error": "not now"})
+    bot = crash_rig.start("after_press_recorded")
+    question = crash_rig.say(bot, "UALICE", f"{MENTION} try this")
+
+    def notice() -> StubMessage | None:
+        thread = crash_rig.slack.thread(CHANNEL, question.ts)
+        return next((m for m in thread if button(m, controls.RETRY)), None)
+
+    crash_rig.wait(notice, what="the Retry button")
+    shown = notice()
+    assert shown is not None
+    with contextlib.suppress(httpx.HTTPError, AssertionError):  # the bot dies before it answers
+        press(EventSender(bot.url, SIGNING_SECRET), shown, controls.RETRY, "UALICE")
+    bot.process.wait(timeout=30)
+    assert bot.process.returncode == -signal.SIGKILL, "the failpoint after_press_recorded was not reached"
+    crash_rig.start()
+    crash_rig.wait(lambda: question.reactions.get(messages.DONE), what="the retried answer after restart")
+    assert len(crash_rig.blocks.snapshot()["sessions"]) == 1, "retried once"
