@@ -246,6 +246,33 @@ class SlackCapability(Base):
     refused_at: Mapped[float] = mapped_column(Float)
 
 
+class Ephemeral(Base):
+    """A message only one person sees (`chat.postEphemeral`), decided in the listener and sent by the
+    worker (see turns/ephemerals.py): the listener makes no Slack call."""
+
+    __tablename__ = "ephemerals"
+    __table_args__ = (
+        Index(
+            "ix_ephemerals_unsent",
+            "id",
+            sqlite_where=text("sent_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    claimed_until: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[float | None] = mapped_column(Float)
+
+
 class FairShare(Base):
     """When a person's Blocks step, and their workspace's, last got a token of one key (`user_id` '' is the
     workspace as a whole): the next token of a key goes to the workspace, then the person, it served least

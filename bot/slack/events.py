@@ -104,6 +104,7 @@ class MessageChange:
     ts: str
     user_id: str | None
     text: str | None
+    edited: bool = False  # the author edited it (Slack also sends `message_changed` for link previews)
 
 
 def classify_change(
@@ -133,4 +134,6 @@ def classify_change(
     edited = classify(body, now_reads, bot_user_id=bot_user_id, allow_external_users=allow_external_users)
     if edited is None:
         return None
-    return MessageChange(edited.team_id, edited.channel_id, edited.ts, edited.user_id, edited.text)
+    return MessageChange(
+        edited.team_id, edited.channel_id, edited.ts, edited.user_id, edited.text, edited="edited" in inner
+    )

@@ -137,6 +137,10 @@ def interrupted(sent_now_by: str | None = None) -> str:
     return "⏹️ Interrupted: a newer message in this thread went to the agent, which is answering that instead."
 
 
+EDIT_TOO_LATE = (
+    "✏️ The agent already has your message as it was: edits do not reach it. Reply in the thread with "
+    "what changed instead."
+)
 QUEUED = "📥 Queued: replies sent while the agent works go to it when it finishes."
 QUEUED_SENT = "📥 The queued replies went to the agent."
 

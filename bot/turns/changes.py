@@ -1,6 +1,7 @@
 """Edits and deletes of messages already recorded: a queued reply (its turn still waiting) that is edited
 before it is sent is sent as it now reads; one that is deleted is withdrawn (and a waiting turn left with
-no reply ends, `withdrawn`). Once a message has gone to the agent, an edit changes nothing there.
+no reply ends, `withdrawn`). Once a message has gone to the agent, an edit changes nothing there, and its
+author gets a short hint (only they see it, sent by the worker: see `ephemerals`) to reply instead.
 
 Database work only, in the listener, like intake: the conversation is locked first, so that a turn being
 promoted at this moment (its replies about to be sent) is seen as such.
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
-from bot.db.models import InboundMessage, Turn
+from bot.db.models import Conversation, InboundMessage, Turn
+from bot.slack import messages as text
 from bot.slack.events import MessageChange
-from bot.turns import states
+from bot.turns import ephemerals, states
 from bot.turns.finish import lock_conversation
 
 WITHDRAWN = "withdrawn"  # the outcome of a waiting turn whose replies were all deleted
@@ -30,7 +32,13 @@ class Changed(enum.Enum):
 def record(engine: Engine, change: MessageChange, now: float) -> Changed:
     with engine.begin() as conn:
         found = conn.execute(
-            select(InboundMessage.id, InboundMessage.turn_id, InboundMessage.conversation_id).where(
+            select(
+                InboundMessage.id,
+                InboundMessage.turn_id,
+                InboundMessage.conversation_id,
+                InboundMessage.text,
+                InboundMessage.user_id,
+            ).where(
                 InboundMessage.team_id == change.team_id,
                 InboundMessage.channel_id == change.channel_id,
                 InboundMessage.ts == change.ts,
@@ -41,6 +49,8 @@ def record(engine: Engine, change: MessageChange, now: float) -> Changed:
         lock_conversation(conn, found.conversation_id)
         phase = conn.execute(select(Turn.phase).where(Turn.id == found.turn_id)).scalar()
         if phase != states.WAITING:
+            if change.edited and change.text is not None and change.text != found.text:
+                _hint(conn, found.conversation_id, found.user_id, now)
             return Changed.ALREADY_SENT
         if change.text is not None:
             conn.execute(update(InboundMessage).where(InboundMessage.id == found.id).values(text=change.text))
@@ -65,3 +75,22 @@ def record(engine: Engine, change: MessageChange, now: float) -> Changed:
                 )
             )
         return Changed.WITHDRAWN
+
+
+def _hint(conn: Connection, conversation_id: int, user_id: str, now: float) -> None:
+    """The person edited a message the agent already has: tell them (only them) to reply instead."""
+    conversation = conn.execute(
+        select(
+            Conversation.team_id, Conversation.enterprise_id, Conversation.channel_id, Conversation.thread_ts
+        ).where(Conversation.id == conversation_id)
+    ).one()
+    ephemerals.queue(
+        conn,
+        team_id=conversation.team_id,
+        enterprise_id=conversation.enterprise_id,
+        channel_id=conversation.channel_id,
+        thread_ts=conversation.thread_ts,
+        user_id=user_id,
+        text=text.EDIT_TOO_LATE,
+        now=now,
+    )

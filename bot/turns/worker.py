@@ -22,8 +22,9 @@ from bot.db.engine import database_unavailable
 from bot.logs import Throttle, log_context
 from bot.slack import messages as text
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
+from bot.slack.gateway import SlackGateway
 from bot.tenancy import roomiest
-from bot.turns import backlog, native, retention, states, stop
+from bot.turns import backlog, ephemerals, native, retention, states, stop
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView, load
@@ -53,6 +54,7 @@ MAX_ERROR_PAUSE = 10.0
 DATABASE = "database"
 BUG = "bug"
 RETENTION = "retention"
+EPHEMERALS_IDLE_SECONDS = 0.5  # how often to look for messages only one person sees, when there are none
 
 
 class Worker:
@@ -79,6 +81,9 @@ class Worker:
         watch = threading.Thread(target=self._watch_backlog, name="backlog-watch", daemon=True)
         watch.start()
         self._pool.append(watch)
+        hints = threading.Thread(target=self._send_ephemerals, name="ephemerals", daemon=True)
+        hints.start()
+        self._pool.append(hints)
         if self.rt.settings.retention_days > 0:  # 0 keeps the texts: nothing to purge, ever
             purge = threading.Thread(target=self._purge_periodically, name="retention", daemon=True)
             purge.start()
@@ -201,6 +206,22 @@ class Worker:
                 watch.observe(found, self.rt.clock())
             except Exception as exc:
                 self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
+
+    def _send_ephemerals(self) -> None:
+        """Messages only one person sees, queued by the listener (see `ephemerals`): sent as they come."""
+        tenancy = self.rt.tenancy
+
+        def clients(team: str, enterprise: str | None) -> SlackGateway | None:
+            return tenancy.slack(team, enterprise) if tenancy is not None else self.rt.slack
+
+        while not self._stopping.is_set():
+            try:
+                sent = ephemerals.send_next(self.rt.engine, clients, self.rt.clock())
+            except Exception as exc:
+                self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
+                sent = False
+            if not sent:
+                self._stopping.wait(EPHEMERALS_IDLE_SECONDS / self.rt.settings.time_scale)
 
     def _purge_periodically(self) -> None:
         """Every few minutes, the texts of turns that ended RETENTION_DAYS ago go (see `retention`)."""

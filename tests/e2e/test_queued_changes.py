@@ -17,8 +17,9 @@ from tests.conftest import Rig
 MENTION = f"<@{BOT_USER_ID}>"
 
 
-def edit(rig: Rig, message: StubMessage, text: str) -> None:
-    """The author edits the message: Slack sends `message_changed` with the message as it now reads."""
+def edit(rig: Rig, message: StubMessage, text: str, *, by_author: bool = True) -> None:
+    """The author edits the message: Slack sends `message_changed` with the message as it now reads
+    (`by_author` False: Slack changed it, adding a link preview, and says nothing of an edit)."""
     message.text = text
     now = f"{time.time():.6f}"
     event = {
@@ -35,7 +36,7 @@ def edit(rig: Rig, message: StubMessage, text: str) -> None:
             "text": text,
             "ts": message.ts,
             "thread_ts": message.thread_ts,
-            "edited": {"user": message.user, "ts": now},
+            **({"edited": {"user": message.user, "ts": now}} if by_author else {}),
         },
         "previous_message": {"type": "message", "user": message.user, "ts": message.ts, "text": "…"},
     }
@@ -95,13 +96,18 @@ def test_deleting_every_queued_reply_withdraws_them(make_rig: Callable[..., Rig]
     assert [t.outcome for t in rig.turns()] == [states.ANSWERED, WITHDRAWN]
 
 
-def test_an_edit_after_the_message_went_to_the_agent_changes_nothing_there(
+def test_an_edit_after_the_message_went_to_the_agent_changes_nothing_there_and_gets_a_hint(
     make_rig: Callable[..., Rig],
 ) -> None:
     rig = make_rig()
     question = rig.say("UALICE", f"{MENTION} explain the retry policy")
     rig.wait_reaction(question)
+    edit(rig, question, f"{MENTION} explain the retry policy", by_author=False)  # Slack added a link preview
     edit(rig, question, f"{MENTION} explain the rate limits")
+    rig.wait(lambda: rig.slack.calls_to("chat.postEphemeral"), what="the hint")
     rig.settle()
+    (hint,) = rig.slack.calls_to("chat.postEphemeral")
+    assert hint["params"]["user"] == "UALICE" and hint["params"]["text"] == messages.EDIT_TOO_LATE
+    assert hint["params"]["thread_ts"] == question.ts
     assert len(sent(rig)) == 1 and "retry policy" in sent(rig)[0]
     assert "retry policy" in rig.answer_text(question)
