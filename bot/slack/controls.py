@@ -15,6 +15,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.blocks.pull_requests import MAX_SHOWN, PullRequest
+from bot.workspace import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -177,15 +178,15 @@ def register(app: App, *, includes: Includes, presses: Presses) -> None:
         ack()
 
     def natively_stopped(body: dict[str, Any], event: dict[str, Any]) -> None:
-        team = body.get("team_id")
+        # The workspace it was delivered for (in a shared channel the envelope's team may be the other's).
+        delivery = Delivery.of(body)
         channel, thread_ts, user = event.get("channel"), event.get("thread_ts"), event.get("user")
-        enterprise = body.get("enterprise_id")
-        if not all(isinstance(v, str) and v for v in (team, channel, thread_ts, user)):
-            logger.info("agent_session_stopped without channel, thread or user: ignored")
+        if delivery is None or not all(isinstance(v, str) and v for v in (channel, thread_ts, user)):
+            logger.info("agent_session_stopped without workspace, channel, thread or user: ignored")
             return
-        assert isinstance(team, str) and isinstance(channel, str) and isinstance(user, str)
-        if includes(team, enterprise if isinstance(enterprise, str) else None):
-            presses.stop(StopPress(team, channel, user, thread_ts=str(thread_ts)))
+        home = delivery.home
+        if includes(home.team_id, home.enterprise_id):
+            presses.stop(StopPress(home.team_id, str(channel), str(user), thread_ts=str(thread_ts)))
 
     def feedback_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         team, channel, user = _id(body.get("team")), _id(body.get("channel")), _id(body.get("user"))

@@ -15,7 +15,7 @@ from bot.turns import native, states
 from bot.turns.access import REFUSED, check_author
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView
-from bot.turns.finish import finish, lock_conversation, show_notice
+from bot.turns.finish import finish, show_notice
 from bot.turns.lease import Lease
 from bot.turns.posting import post_once
 from bot.turns.send_now import run_send_now
@@ -40,9 +40,8 @@ def run_inbox(rt: Runtime, lease: Lease, view: TurnView) -> None:
     if view.turn.queued_notice_state != "posted":
         best_effort(view, "the queued notice", partial(_post_queued_notice, rt, lease, view))
     now = rt.clock()
-    with lease.transaction(now) as conn:
-        # Intake may have queued another reply meanwhile (it holds the same conversation lock).
-        lock_conversation(conn, view.conversation.id)
+    # Intake may have queued another reply meanwhile (it holds the same conversation lock).
+    with lease.transaction(now, conversation_id=view.conversation.id) as conn:
         more = conn.execute(
             select(
                 exists().where(
@@ -127,6 +126,21 @@ def _admit(rt: Runtime, lease: Lease, view: TurnView) -> bool:
     (`allowed_messages`); the requester's caps count too. When nobody is left, the turn ends here and
     nothing reaches Blocks; whoever sends again later is checked again (a cap may have freed)."""
     turn = view.turn
+    if turn.retry_of is not None:
+        # Whoever pressed Retry must be allowed to drive the agent themselves; if not, the retry is
+        # undone (the failed turn gets its messages back, and may still be retried by someone who is).
+        reason = check_author(rt, view, turn.requested_by, caps=True)
+        if reason is not None:
+            tell_refused(rt, view, turn.requested_by, reason)
+            with lease.transaction(rt.clock()) as conn:
+                conn.execute(
+                    update(InboundMessage)
+                    .where(InboundMessage.turn_id == turn.id)
+                    .values(turn_id=turn.retry_of)
+                )
+                lease.write(conn, rt.clock(), retry_of=None)
+            finish(lease, view.conversation.id, rt.clock(), REFUSED)
+            return False
     authors = list(dict.fromkeys([turn.requested_by, *(m.user_id for m in view.messages)]))
     admitted = []
     for author in authors:

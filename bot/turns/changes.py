@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.slack import messages as text
@@ -55,7 +55,12 @@ def record(engine: Engine, change: MessageChange, now: float) -> Changed:
         if change.text is not None:
             conn.execute(update(InboundMessage).where(InboundMessage.id == found.id).values(text=change.text))
             return Changed.UPDATED
-        conn.execute(delete(InboundMessage).where(InboundMessage.id == found.id))
+        # Kept, so that a late redelivery of it is still a duplicate; no longer any turn's, and no text.
+        conn.execute(
+            update(InboundMessage)
+            .where(InboundMessage.id == found.id)
+            .values(turn_id=None, text="", files_json="[]")
+        )
         left = conn.execute(
             select(func.count()).select_from(InboundMessage).where(InboundMessage.turn_id == found.turn_id)
         ).scalar_one()

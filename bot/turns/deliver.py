@@ -29,12 +29,12 @@ from bot.slack.render import (
     next_part,
 )
 from bot.turns import states
-from bot.turns.best_effort import Decorations, best_effort
+from bot.turns.best_effort import BEST_EFFORT_TRIES, Decorations, best_effort
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import finish
 from bot.turns.lease import Lease
 from bot.turns.posting import post_once
-from bot.turns.resend import RETRYABLE
+from bot.turns.resend import RETRYABLE, retryable
 from bot.turns.stop import STOPPING, stopped_answer
 
 logger = logging.getLogger(__name__)
@@ -179,30 +179,32 @@ def is_long(view: TurnView) -> bool:
 
 def _share_whole(rt: Runtime, lease: Lease, view: TurnView) -> None:
     """The whole answer as `answer-<turn>.md` in the thread, once: an upload that may have happened before
-    a crash is looked for first. Slack refusing it (no `files:write`, files turned off) leaves the start
-    and the session link."""
+    a crash is looked for first. The file is the answer's complement, not the answer: Slack refusing it
+    (no `files:write`, files turned off), or failing it a few times, leaves the start and the session
+    link, and the turn ends as answered."""
     turn = view.turn
     filename = f"answer-{turn.id}.md"
-    if turn.file_state == "uploading":
-        found = rt.slack.shared_file(channel=view.channel, thread_ts=view.thread_ts, filename=filename)
-        if found is not None:
-            lease.save(rt.clock(), file_state="uploaded", file_id=found)
-            return
-    lease.save(rt.clock(), file_state="uploading")
     try:
+        if turn.file_state == "uploading":
+            found = rt.slack.shared_file(channel=view.channel, thread_ts=view.thread_ts, filename=filename)
+            if found is not None:
+                lease.save(rt.clock(), file_state="uploaded", file_id=found)
+                return
+        lease.save(rt.clock(), file_state="uploading")
         file_id = rt.slack.upload_markdown(
             channel=view.channel,
             thread_ts=view.thread_ts,
             filename=filename,
             title=f"{view.conversation.agent}'s answer",
-            content=turn.answer_text or "",
+            content=neutralize(turn.answer_text or ""),  # a preview of it shows links: honest ones only
         )
     except SlackError as exc:
         # An install made before the bot asked for `files:write` lacks the scope: that is a refusal too.
-        if exc.error != "missing_scope" and not is_refusal(exc, turn.failures + 1):
+        refused = exc.error == "missing_scope" or is_refusal(exc, turn.failures + 1)
+        if not refused and turn.failures + 1 < BEST_EFFORT_TRIES:
             raise  # may pass: the step runs again, and looks for the file first
         logger.warning(
-            "turn %s: Slack refused the answer's file (%s); its start is in the thread", turn.id, exc.error
+            "turn %s: the answer's file is not shared (%s); its start is in the thread", turn.id, exc.error
         )
         lease.save(rt.clock(), file_state="refused")
         return
@@ -220,7 +222,7 @@ def _result_buttons(view: TurnView) -> list[dict[str, Any]]:
         )
         if prs:
             buttons.append(controls.pull_requests(prs))
-    if turn.outcome in RETRYABLE:
+    if turn.outcome in RETRYABLE and retryable(turn.stop_state, turn.texts_purged_at):
         buttons.append(controls.failed(turn.id))
     elif turn.notice_text is None and turn.outcome in (None, states.ANSWERED):
         buttons.append(controls.answered(turn.id))

@@ -27,8 +27,7 @@ def lock_conversation(conn: Connection, conversation_id: int) -> None:
 
 
 def finish(lease: Lease, conversation_id: int, now: float, outcome: str, **values: Any) -> None:
-    with lease.transaction(now) as conn:
-        lock_conversation(conn, conversation_id)
+    with lease.transaction(now, conversation_id=conversation_id) as conn:
         lease.write(
             conn,
             now,

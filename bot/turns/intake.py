@@ -132,12 +132,11 @@ def _record(conn: Connection, event: InboundEvent, policy: IntakePolicy, now: fl
         conversation_id = _create_conversation(conn, event, agent, now)
     active, waiting = _open_turns(conn, conversation_id)
 
-    if active is not None and policy.busy_policy == "interrupt" and active.step == states.POLL:
-        # Blocks is working on the active turn: a follow-up now interrupts it (the API's own behaviour).
-        interrupt(conn, active.id, now)
+    result = Recorded.NEW_TURN
+    # Blocks is working on the active turn: a follow-up now interrupts it (the API's own behaviour).
+    interrupting = active is not None and policy.busy_policy == "interrupt" and active.step == states.POLL
+    if interrupting and active is not None and interrupt(conn, active.id, now):
         active, result = None, Recorded.INTERRUPTING
-    else:
-        result = Recorded.NEW_TURN
     if active is None:
         if waiting is None:
             turn_id = _new_turn(conn, conversation_id, event, now, phase=states.ACTIVE, step=states.START)
@@ -159,12 +158,14 @@ def _record(conn: Connection, event: InboundEvent, policy: IntakePolicy, now: fl
     return Recorded.QUEUED
 
 
-def interrupt(conn: Connection, turn_id: int, now: float, *, by: str | None = None) -> None:
+def interrupt(conn: Connection, turn_id: int, now: float, *, by: str | None = None) -> bool:
     """End the active turn `turn_id` as interrupted (a newer request goes to Blocks, which interrupts
-    it): its close step says so in its placeholder, naming `by` when someone sent replies now."""
-    conn.execute(
+    it): its close step says so in its placeholder, naming `by` when someone sent replies now. Only
+    while Blocks works on it (its poll step): a poll that has just stored the answer moved it on, and
+    its answer is delivered instead (False)."""
+    result = conn.execute(
         TURNS.update()
-        .where(TURNS.c.id == turn_id)
+        .where(TURNS.c.id == turn_id, TURNS.c.phase == states.ACTIVE, TURNS.c.step == states.POLL)
         .values(
             phase=states.FINISHED,
             outcome=states.INTERRUPTED,
@@ -177,6 +178,7 @@ def interrupt(conn: Connection, turn_id: int, now: float, *, by: str | None = No
             stop_requested_by=by,
         )
     )
+    return result.rowcount == 1
 
 
 def _message_exists(conn: Connection, event: InboundEvent) -> bool:

@@ -50,9 +50,15 @@ class Lease:
             self.write(conn, now, **values)
 
     @contextmanager
-    def transaction(self, now: float) -> Iterator[Connection]:
-        """A transaction that first proves (and, on PostgreSQL, locks) the lease."""
+    def transaction(self, now: float, *, conversation_id: int | None = None) -> Iterator[Connection]:
+        """A transaction that first proves (and, on PostgreSQL, locks) the lease. With `conversation_id`,
+        the conversation is locked before the turn, in the order the listener takes them (intake, a
+        press), so that the two never wait on each other."""
         with self.engine.begin() as conn:
+            if conversation_id is not None:
+                conn.execute(
+                    select(Conversation.id).where(Conversation.id == conversation_id).with_for_update()
+                )
             self.write(conn, now)
             yield conn
 

@@ -62,6 +62,12 @@ def mark_working(rt: Runtime, view: TurnView) -> None:
         return
     first = next((m.text for m in view.messages if m.text.strip()), "")
     title = neutralize_inline(" ".join(first.split()), TITLE_LIMIT) or f"{conversation.agent} session"
+    # Recorded first: a crash right after the call must still leave the thread to be settled at the end
+    # (settling a thread Slack never marked costs one harmless call).
+    with rt.engine.begin() as conn:
+        conn.execute(
+            update(Conversation).where(Conversation.id == conversation.id).values(agent_status=PROCESSING)
+        )
     try:
         rt.slack.set_agent_status(
             channel=view.channel,
@@ -75,11 +81,6 @@ def mark_working(rt: Runtime, view: TurnView) -> None:
             _remember_refusal(rt, conversation.team_id, exc.error)
         else:
             logger.info("turn %s: the agent session status was not set (%s)", view.turn.id, exc.error)
-        return
-    with rt.engine.begin() as conn:
-        conn.execute(
-            update(Conversation).where(Conversation.id == conversation.id).values(agent_status=PROCESSING)
-        )
 
 
 def needs_settling(conn: Connection, conversation_id: int) -> bool:

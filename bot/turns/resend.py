@@ -22,6 +22,11 @@ from bot.turns.intake import new_turn_values
 RETRYABLE = (states.FAILED, states.EXPIRED)
 
 
+def retryable(stop_state: str | None, texts_purged_at: float | None) -> bool:
+    """A failed stop's request is the stop prompt, not the person's; a purged turn has no text to send."""
+    return stop_state is None and texts_purged_at is None
+
+
 class RetryRecorded(enum.Enum):
     REQUESTED = "requested"
     ALREADY = "already"  # retried before (a double click, a second press)
@@ -44,11 +49,22 @@ def _request(
 ) -> RetryRecorded:
     with engine.begin() as conn:
         failed = conn.execute(
-            select(Turn.id, Turn.conversation_id, Turn.outcome, Turn.submit_text)
+            select(
+                Turn.id,
+                Turn.conversation_id,
+                Turn.outcome,
+                Turn.submit_text,
+                Turn.stop_state,
+                Turn.texts_purged_at,
+            )
             .join(Conversation, Conversation.id == Turn.conversation_id)
             .where(Turn.id == turn_id, Conversation.team_id == team_id, Conversation.channel_id == channel_id)
         ).first()
-        if failed is None or failed.outcome not in RETRYABLE:
+        if (
+            failed is None
+            or failed.outcome not in RETRYABLE
+            or not retryable(failed.stop_state, failed.texts_purged_at)
+        ):
             return RetryRecorded.NOT_RETRYABLE
         # Serialize with intake's busy/queue decision for this conversation (as `finish` does).
         conn.execute(

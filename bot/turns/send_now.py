@@ -25,7 +25,6 @@ from bot.turns import states
 from bot.turns.access import check_control
 from bot.turns.best_effort import best_effort
 from bot.turns.context import Runtime, TurnView
-from bot.turns.finish import lock_conversation
 from bot.turns.intake import interrupt
 from bot.turns.lease import Lease
 
@@ -87,8 +86,7 @@ def run_send_now(rt: Runtime, lease: Lease, view: TurnView) -> None:
         return
     now = rt.clock()
     go = {"phase": states.ACTIVE, "step": states.START, "next_run_at": now, "send_now_by": None}
-    with lease.transaction(now) as conn:
-        lock_conversation(conn, conversation.id)
+    with lease.transaction(now, conversation_id=conversation.id) as conn:
         active = conn.execute(
             select(Turn.id, Turn.step).where(
                 Turn.conversation_id == conversation.id, Turn.phase == states.ACTIVE
@@ -97,11 +95,11 @@ def run_send_now(rt: Runtime, lease: Lease, view: TurnView) -> None:
         if active is None:  # nothing runs (a stop held these replies back): they go now
             lease.write(conn, now, lease_token=None, lease_until=None, **go)
             return
-        if active.step != states.POLL:
-            # Not with Blocks yet (or its answer is being delivered, and these go next anyway).
+        if active.step != states.POLL or not interrupt(conn, active.id, now, by=presser):
+            # Not with Blocks yet, or its answer is in (it is delivered, and these go next anyway). An
+            # interrupt names who sent the queued replies, for the interrupted placeholder.
             lease.write(conn, now, lease_token=None, lease_until=None, next_run_at=now + RECHECK_SECONDS)
             return
-        interrupt(conn, active.id, now, by=presser)  # its placeholder says who sent the queued replies
         lease.write(conn, now, lease_token=None, lease_until=None, **go)
     metrics.TURNS_ENDED.labels(states.INTERRUPTED).inc()
     logger.info("turn %s: sent now by %s, interrupting turn %s", turn.id, presser, active.id)

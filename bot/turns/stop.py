@@ -109,7 +109,7 @@ def run_stop(rt: Runtime, lease: Lease, view: TurnView) -> bool:
                 thread_ts=view.thread_ts,
             ),
         )
-        return False
+        return True  # changed: the step runs from a fresh read (its placeholder keeps its Stop button)
     if turn.step == states.START or (turn.step == states.SUBMIT and turn.submit_state == "none"):
         logger.info("turn %s: stopped before it reached Blocks", turn.id)
         show_notice(lease, now, text.stopped_early(stopper), states.STOPPED)

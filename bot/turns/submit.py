@@ -189,7 +189,10 @@ def _record_submitted(rt: Runtime, lease: Lease, view: TurnView, result: Submitt
             submitted_at=now,
             blocks_thread_id=result.thread_id,
             final_message_url=result.final_message_url,
-            deadline_at=turn.requested_at + rt.settings.turn_deadline_seconds,
+            # A stop's follow-up keeps the short wait the stop gave it (see `stop`).
+            deadline_at=turn.deadline_at
+            if turn.stop_state == states.STOPPING
+            else turn.requested_at + rt.settings.turn_deadline_seconds,
             horizon_at=turn.requested_at + rt.settings.turn_horizon_seconds,
             step=states.POLL,
             next_run_at=now + rt.settings.poll_first_seconds,

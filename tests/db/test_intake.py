@@ -109,6 +109,18 @@ def test_interrupt_policy_replaces_a_polled_turn(engine: Engine) -> None:
     assert new.phase == states.ACTIVE
 
 
+def test_an_interrupt_leaves_a_turn_whose_answer_has_just_been_stored(engine: Engine) -> None:
+    """The poll that stores the answer moves the turn to deliver without the conversation lock: an
+    interrupt decided a moment before must not end it (its answer is delivered; the reply goes next)."""
+    intake.record(engine, event("1.1"), INTERRUPT, 100.0)
+    with engine.begin() as conn:
+        conn.execute(update(Turn).values(step=states.DELIVER, outcome=states.ANSWERED))
+        (turn_id,) = conn.execute(select(Turn.id)).one()
+        assert intake.interrupt(conn, turn_id, 101.0) is False
+    with engine.connect() as conn:
+        assert conn.execute(select(Turn.phase, Turn.step)).one() == (states.ACTIVE, states.DELIVER)
+
+
 def test_interrupt_policy_still_queues_before_blocks_has_the_turn(engine: Engine) -> None:
     intake.record(engine, event("1.1"), INTERRUPT, 100.0)
     assert intake.record(engine, event("1.2", thread_ts="1.1", mention=False), INTERRUPT, 101.0) is (

@@ -111,3 +111,24 @@ def test_an_edit_after_the_message_went_to_the_agent_changes_nothing_there_and_g
     assert hint["params"]["thread_ts"] == question.ts
     assert len(sent(rig)) == 1 and "retry policy" in sent(rig)[0]
     assert "retry policy" in rig.answer_text(question)
+
+
+def test_a_deleted_queued_reply_delivered_again_late_stays_withdrawn(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    question = rig.say("UALICE", f"{MENTION} refactor the client #delay=3")
+    rig.wait_reaction(question, messages.EYES)
+    late = rig.say("UBOB", "also this", thread=question)
+    rig.wait_reaction(late, messages.INBOX)
+    delete(rig, late)
+    # Slack redelivers the message's event (a retry, or the second copy of a pair) after the delete.
+    rig.sender.deliver_message(
+        channel=late.channel,
+        user=late.user,
+        text=late.text,
+        ts=late.ts,
+        thread_ts=late.thread_ts,
+        mention=False,
+    )
+    rig.wait_reaction(question)
+    rig.settle()
+    assert not any("also this" in m for m in sent(rig)), "withdrawn for good"

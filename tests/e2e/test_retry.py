@@ -80,3 +80,25 @@ def test_retry_on_a_busy_thread_does_nothing(make_rig: Callable[..., Rig]) -> No
 
     assert len(rig.turns()) == 2, "no retry while another turn runs"
     assert busy.reactions.get(messages.EYES)
+
+
+def test_a_retry_pressed_by_someone_who_may_not_drive_the_agent_is_undone(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    rig.slack.guests.add("UGUEST")
+    rig.blocks.inject(method="POST", path=r"/sessions$", status=400, body={"error": "no"})
+    question = rig.say("UALICE", f"{MENTION} first try")
+    rig.wait_reaction(question, messages.FAILED)
+    notice = retry_notice(rig, question)
+
+    press(rig.sender, notice, controls.RETRY, "UGUEST")
+    rig.wait(lambda: rig.slack.calls_to("chat.postEphemeral"), what="the refusal")
+    rig.settle()
+    assert rig.slack.calls_to("chat.postEphemeral")[0]["params"]["user"] == "UGUEST"
+    assert sent(rig) == [], "nothing of the guest's retry reached Blocks"
+    assert [t.outcome for t in rig.turns()] == [states.FAILED, "refused"]
+
+    press(rig.sender, notice, controls.RETRY, "UALICE")  # the retry was given back: Alice may retry
+    rig.wait_reaction(question, messages.DONE)
+    assert len(sent(rig)) == 1 and "first try" in sent(rig)[0]

@@ -167,3 +167,15 @@ def test_a_button_value_from_another_channel_stops_nothing(make_rig: Callable[..
     rig.wait_reaction(question, messages.DONE)
     assert rig.turns()[0].stop_state is None
     assert rig.turns()[0].outcome == states.ANSWERED
+
+
+def test_a_stop_late_in_a_long_run_still_waits_for_the_agents_line(make_rig: Callable[..., Rig]) -> None:
+    """The stop's short wait is its own: a turn already past its deadline still hears the agent out."""
+    rig = make_rig(turn_deadline_seconds=0.5, poll_past_deadline_seconds=0.2)
+    question = rig.say("UALICE", f"{MENTION} a very long one #delay=60")
+    placeholder = stop_button(rig, question)
+    running(rig, question)
+    rig.wait(lambda: "still working" in rig.bot_replies(question)[0].markdown, what="past the deadline")
+    press_stop(rig, "UALICE", placeholder)
+    rig.wait_reaction(question, messages.STOPPED)
+    assert "nothing was pushed" in rig.bot_replies(question)[0].markdown, "the agent's line, not a give-up"
