@@ -146,6 +146,13 @@ class Turn(Base):
             sqlite_where=text("phase = 'finished' AND texts_purged_at IS NULL"),
             postgresql_where=text("phase = 'finished' AND texts_purged_at IS NULL"),
         ),
+        # Stops are claimed before any Blocks token is asked for (turns/lease.py): the few pending, here.
+        Index(
+            "ix_turns_stop_requested",
+            "next_run_at",
+            sqlite_where=text("stop_state = 'requested'"),
+            postgresql_where=text("stop_state = 'requested'"),
+        ),
         # A failed turn is retried once (turns/resend.py): a second press finds its retry here.
         Index("ix_turns_retry_of", "retry_of", unique=True),
     )

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from bot.blocks.budget import Budget
 from bot.db.models import Conversation, Turn
@@ -71,6 +71,7 @@ class Claimed:
     lease: Lease
     step: str
     key_hash: str | None = None  # the Blocks key that paid for a Blocks step (the turn uses it)
+    paid: bool = True  # False: claimed for its stop, which takes no token (its follow-up does, later)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,10 @@ def claim_next(
                 turn_id = _claim(conn, token, now, lease_seconds, step)
                 if turn_id is not None:
                     return Claimed(Lease(engine, turn_id, token, lease_seconds), step)
+            stopped = _claim_stop(conn, token, now, lease_seconds)
+            if stopped is not None:
+                turn_id, step = stopped
+                return Claimed(Lease(engine, turn_id, token, lease_seconds), step, paid=False)
             spent = _Spent()
             for lane in shares.due_lanes(conn, (Turn.step.in_(BLOCKS_PRIORITY), *_due_conditions(now, None))):
                 if spent.covers(lane):
@@ -132,6 +137,10 @@ def claim_next(
                     turn_id, step, key_hash = claimed
                     if key_hash is not None:  # a step no key pays for (it tells the thread) costs no share
                         shares.record_served(conn, lane.team_id, lane.user_id, key_hash, now)
+                        if lane.key_hash is not None and lane.key_hash != key_hash:
+                            # Sessions of a key that is gone: their lane is read under that key until
+                            # each has moved to the paying one (below), so its share is written there too.
+                            shares.record_served(conn, lane.team_id, lane.user_id, lane.key_hash, now)
                     return Claimed(Lease(engine, turn_id, token, lease_seconds), step, key_hash)
     except _NothingClaimed:
         return None
@@ -195,8 +204,43 @@ def _claim_in_lane(
             turn_id = _claim(conn, token, now, lease_seconds, step, candidate.turn_id)
             if turn_id is None:
                 raise _NothingClaimed  # roll the token back
+            if paying is not None and lane.key_hash is not None and paying[0] != lane.key_hash:
+                # The session's key is gone and another of the workspace's pays: the session goes on with
+                # it, so that its requests, its budget and its share are all that key's from now on.
+                conn.execute(
+                    update(Conversation)
+                    .where(
+                        Conversation.id
+                        == select(Turn.conversation_id).where(Turn.id == turn_id).scalar_subquery()
+                    )
+                    .values(blocks_key_hash=paying[0])
+                )
             return turn_id, step, paying[0] if paying is not None else None
     return None
+
+
+def _claim_stop(conn: Connection, token: str, now: float, lease_seconds: float) -> tuple[int, str] | None:
+    """A turn with a stop requested in a step the stop acts on at once (see `stop.run_stop`): claimed
+    without a Blocks token, so that a stop never waits in line behind the key's budget."""
+    acts_now = or_(
+        Turn.step.in_((states.START, states.POLL)),
+        and_(Turn.step == states.SUBMIT, Turn.submit_state == "none"),
+    )
+    candidate = (
+        select(Turn.id)
+        .where(Turn.stop_state == states.STOP_REQUESTED, acts_now, *_due_conditions(now, None))
+        .order_by(Turn.next_run_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    row = conn.execute(
+        update(Turn)
+        .where(Turn.id == candidate, *_due_conditions(now, None))
+        .values(lease_token=token, lease_until=now + lease_seconds, attempts=Turn.attempts + 1)
+        .returning(Turn.id, Turn.step)
+    ).first()
+    return None if row is None else (int(row.id), str(row.step))
 
 
 def _single_payer(budget: Budget) -> Payer:

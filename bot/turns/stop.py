@@ -110,6 +110,10 @@ def run_stop(rt: Runtime, lease: Lease, view: TurnView) -> bool:
             ),
         )
         return True  # changed: the step runs from a fresh read (its placeholder keeps its Stop button)
+    if turn.step == states.START and turn.placeholder_state == "posting":
+        # The placeholder may be in the thread already (its post timed out): the start step finds it
+        # first, so that the stop's notice replaces it rather than leaving it working for ever.
+        return False
     if turn.step == states.START or (turn.step == states.SUBMIT and turn.submit_state == "none"):
         logger.info("turn %s: stopped before it reached Blocks", turn.id)
         show_notice(lease, now, text.stopped_early(stopper), states.STOPPED)

@@ -264,7 +264,9 @@ class Worker:
         # The claim paid one Blocks token if it claimed a Blocks step. A later Blocks step (a start chains
         # into its create) goes back to the claim instead, which decides whose turn the next token is
         # (fair shares) and records it: taking it here would let every new turn jump the queue.
-        paid = claimed.step in states.BLOCKS_STEPS
+        # A turn claimed for its stop took none: the stop acts first, and what follows it goes back to the
+        # claim.
+        paid = claimed.paid and claimed.step in states.BLOCKS_STEPS
         key_hash = claimed.key_hash
         for _ in range(MAX_CHAINED_STEPS):
             view = load(self.rt.engine, lease.turn_id)
@@ -272,7 +274,9 @@ class Worker:
             if turn.lease_token != lease.token:
                 return  # the step released the turn (or lost it)
             due = turn.next_run_at is not None and turn.next_run_at <= self.rt.clock()
-            if self._stopping.is_set() or not due or (turn.step in states.BLOCKS_STEPS and not paid):
+            stopping = turn.stop_state == stop.REQUESTED
+            unpaid = turn.step in states.BLOCKS_STEPS and not paid
+            if self._stopping.is_set() or not due or (unpaid and not stopping):
                 self._release(lease, turn.next_run_at)
                 return
             rt = self.rt.for_turn(view, key_hash)
@@ -288,8 +292,11 @@ class Worker:
             )
             try:
                 with ids, rt.slack.holding(held):
-                    if turn.stop_state == stop.REQUESTED and stop.run_stop(rt, lease, view):
+                    if stopping and stop.run_stop(rt, lease, view):
                         continue  # the stop changed the turn: its next step (a token paid stays paid)
+                    if unpaid:  # the stop left this Blocks step to run, and it needs its token: the claim
+                        self._release(lease, turn.next_run_at)
+                        return
                     if turn.step in states.BLOCKS_STEPS:
                         paid = False
                     STEPS[turn.step](rt, lease, view)

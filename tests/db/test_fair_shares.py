@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from bot.blocks.budget import Budget, BudgetPolicy
 from bot.db.models import Conversation, FairShare, RateBudget, Turn
@@ -311,3 +311,50 @@ def test_a_step_that_no_key_pays_for_is_claimed_without_a_share(engine: Engine) 
     assert claimed is not None and claimed.lease.turn_id == turn and claimed.key_hash is None
     with engine.connect() as conn:
         assert conn.execute(select(FairShare)).all() == []
+
+
+def test_a_session_whose_key_is_gone_goes_on_with_the_key_that_pays_and_takes_its_share_there(
+    engine: Engine,
+) -> None:
+    """Alice's sessions were made with a key since removed; the workspace's other key pays for them. The
+    sessions move to that key, so her share is read where it is written: she and Bob take turns."""
+    roomy = budget(engine, BudgetPolicy(capacity=1, refill_per_second=1.0, poll_reserve=0), api_key="roomy")
+    owners = seed(
+        engine,
+        Ask("T1", "UALICE", 4, late=10.0, key="hash-of-a-removed-key"),
+        Ask("T1", "UBOB", 4, late=1.0, key=roomy.key_hash),
+    )
+
+    def pay(_conn: Connection, _candidate: Candidate, _now: float) -> tuple[str, Budget]:
+        return roomy.key_hash, roomy  # the removed key's sessions fall back to the workspace's key
+
+    order = []
+    for tick in range(6):
+        claimed = claim_next(engine, pay, now=NOW + tick, lease_seconds=1e6)
+        assert claimed is not None
+        order.append(owners[claimed.lease.turn_id][1])
+    assert order == ["UALICE", "UBOB"] * 3, order
+    with engine.connect() as conn:
+        keys = set(
+            conn.execute(
+                select(Conversation.blocks_key_hash).where(Conversation.started_by == "UALICE")
+            ).scalars()
+        )
+    assert keys == {roomy.key_hash, "hash-of-a-removed-key"}, (
+        "the claimed ones moved; the rest move when claimed"
+    )
+
+
+def test_a_stop_is_claimed_without_waiting_for_a_token(engine: Engine) -> None:
+    """The key has no token left and others' polls wait: a turn someone asked to stop is claimed at once
+    (its stop takes no token; the follow-up it sends goes back to the claim)."""
+    spent = budget(engine, BudgetPolicy(capacity=1, refill_per_second=1e-9, poll_reserve=0))
+    with engine.begin() as conn:
+        assert spent.take(conn, NOW, for_poll=False)
+    seed(engine, Ask("T1", "UALICE", 5, late=100.0))
+    (stopped,) = seed(engine, Ask("T1", "UBOB", 1, late=1.0))
+    assert claim_next(engine, spent, now=NOW, lease_seconds=1e6) is None, "no token: nothing else"
+    with engine.begin() as conn:
+        conn.execute(update(Turn).where(Turn.id == stopped).values(stop_state=states.STOP_REQUESTED))
+    claimed = claim_next(engine, spent, now=NOW, lease_seconds=1e6)
+    assert claimed is not None and claimed.lease.turn_id == stopped and not claimed.paid
