@@ -143,6 +143,7 @@ EDIT_TOO_LATE = (
 )
 QUEUED = "📥 Queued: replies sent while the agent works go to it when it finishes."
 QUEUED_SENT = "📥 The queued replies went to the agent."
+QUEUED_WITHDRAWN = "📥 The queued replies were deleted: nothing more goes to the agent."
 
 
 def bad_key(status: int | None) -> str:

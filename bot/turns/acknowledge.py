@@ -17,8 +17,9 @@ from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import finish, show_notice
 from bot.turns.lease import Lease
-from bot.turns.posting import post_once
+from bot.turns.posting import MARKER_EVENT, post_once
 from bot.turns.send_now import run_send_now
+from bot.turns.states import WITHDRAWN
 from bot.turns.usage import usage_reply
 
 
@@ -108,9 +109,30 @@ def run_start(rt: Runtime, lease: Lease, view: TurnView) -> None:
 
 
 def run_close(rt: Runtime, lease: Lease, view: TurnView) -> None:
-    """An interrupted turn: its placeholder says so, and its messages lose 👀."""
+    """An interrupted turn: its placeholder says so, and its messages lose 👀. A withdrawn one (its queued
+    replies all deleted): its queued notice says so, and loses its Send now."""
     turn = view.turn
     decorations = Decorations(rt, view)
+    if turn.outcome == WITHDRAWN:
+        notice = turn.queued_notice_ts
+        if notice is None and turn.queued_notice_state == "posting":  # posted as the replies went away?
+            marker = {"turn_id": turn.id, "post": "queued-notice"}
+            notice = best_effort(
+                view,
+                "the queued notice's lookup",
+                partial(
+                    rt.slack.find_marked_reply,
+                    channel=view.channel,
+                    thread_ts=view.thread_ts,
+                    event_type=MARKER_EVENT,
+                    payload=marker,
+                    oldest=turn.requested_at - 1.0,
+                ),
+            )
+        if notice:
+            decorations.edit("the withdrawn notice", notice, text.QUEUED_WITHDRAWN)
+        lease.release(rt.clock(), next_run_at=None, step=states.DONE)
+        return
     if turn.placeholder_ts:
         note = text.interrupted(turn.stop_requested_by)
         decorations.edit("the interrupted note", turn.placeholder_ts, note)

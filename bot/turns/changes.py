@@ -19,7 +19,7 @@ from bot.slack.events import MessageChange
 from bot.turns import ephemerals, states
 from bot.turns.finish import lock_conversation
 
-WITHDRAWN = "withdrawn"  # the outcome of a waiting turn whose replies were all deleted
+WITHDRAWN = states.WITHDRAWN  # the outcome of a waiting turn whose replies were all deleted
 
 
 class Changed(enum.Enum):
@@ -65,14 +65,18 @@ def record(engine: Engine, change: MessageChange, now: float) -> Changed:
             select(func.count()).select_from(InboundMessage).where(InboundMessage.turn_id == found.turn_id)
         ).scalar_one()
         if not left:
+            # Its queued notice, if it has one, is told (the close step); the inbox step is fenced off.
+            notice = conn.execute(
+                select(Turn.queued_notice_state).where(Turn.id == found.turn_id)
+            ).scalar() in ("posting", "posted")
             conn.execute(
                 update(Turn)
                 .where(Turn.id == found.turn_id)
                 .values(
                     phase=states.FINISHED,
                     outcome=WITHDRAWN,
-                    step=states.DONE,
-                    next_run_at=None,
+                    step=states.CLOSE if notice else states.DONE,
+                    next_run_at=now if notice else None,
                     lease_token=None,
                     lease_until=None,
                     finished_at=now,

@@ -46,6 +46,7 @@ ANSWERED = "answered"
 FAILED = "failed"
 EXPIRED = "expired"
 STOPPED = "stopped"  # a person stopped it (the Stop button, Slack's own stop)
+WITHDRAWN = "withdrawn"  # a waiting turn whose queued replies were all deleted before they were sent
 USAGE = "usage"  # not a request (an empty mention, `help`, a misspelt agent): answered with usage
 INTERRUPTED = "interrupted"
 UNDELIVERABLE = "undeliverable"

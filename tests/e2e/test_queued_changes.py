@@ -89,11 +89,15 @@ def test_deleting_every_queued_reply_withdraws_them(make_rig: Callable[..., Rig]
     rig.wait_reaction(question, messages.EYES)
     only = rig.say("UBOB", "also this", thread=question)
     rig.wait_reaction(only, messages.INBOX)
+    rig.wait(lambda: any(m.markdown == messages.QUEUED for m in rig.bot_replies(question)), what="notice")
     delete(rig, only)
     rig.wait_reaction(question)
     rig.settle()
     assert len(sent(rig)) == 1, "nothing more went to Blocks"
     assert [t.outcome for t in rig.turns()] == [states.ANSWERED, WITHDRAWN]
+    notice = next(m for m in rig.bot_replies(question) if m.markdown.startswith("📥"))
+    assert notice.markdown == messages.QUEUED_WITHDRAWN, "the queued notice says they were deleted"
+    assert not [b for b in notice.blocks if b.get("type") == "actions"], "and offers no Send now"
 
 
 def test_an_edit_after_the_message_went_to_the_agent_changes_nothing_there_and_gets_a_hint(
