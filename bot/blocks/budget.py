@@ -20,6 +20,8 @@ from bot.db.token_bucket import BucketSize, TokenBucket
 # rate (every token spent as it refills), so the burst is kept small: 3 of the 90 a minute, enough for a
 # few people asking at once, and the rest of the allowance flows as refill (87 a minute).
 BURST_SHARE = 0.03
+# Tokens left above the poll reserve before an optional request may spend one.
+SPARE_TOKENS = 1.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ class Budget:
     def take(self, conn: Connection, now: float, *, for_poll: bool) -> bool:
         """Spend one token if the bucket allows it; True when spent."""
         return self.bucket.take(conn, now, keep=self.policy.poll_reserve if for_poll else 0.0)
+
+    def take_spare(self, conn: Connection, now: float) -> bool:
+        """A token for a request nobody waits for (the session's pull requests), only when the budget
+        holds more than polls keep back: the first request dropped when the key is short."""
+        return self.bucket.take(conn, now, keep=self.policy.poll_reserve + SPARE_TOKENS)
 
     def wait(self, conn: Connection, now: float) -> float:
         """Seconds until a poll could take a token."""

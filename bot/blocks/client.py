@@ -219,6 +219,18 @@ class BlocksClient:
 
     # -- the key ------------------------------------------------------------------------------------
 
+    def session_pull_requests(self, *, session_id: str) -> list[str]:
+        """The addresses in the session's `pull_requests` (Blocks lists strings, ids or `{url, status}`
+        objects; an id alone links nowhere and is left out). One request."""
+        data = self._request("GET", f"/rest/v1/sessions/{session_id}")
+        listed = data.get("pull_requests") if isinstance(data, dict) else None
+        found = []
+        for item in listed if isinstance(listed, list) else []:
+            url = item.get("url") if isinstance(item, dict) else item
+            if isinstance(url, str):
+                found.append(url)
+        return found
+
     def check_key(self) -> KeyCheck:
         """Whether Blocks accepts this client's key, at the cost of one request (one GET, never retried).
 

@@ -121,6 +121,7 @@ class _Session:
     created_at: float
     threads: list[str] = field(default_factory=list)
     workspace: str = "default"  # the Blocks workspace of the key that created it
+    pull_requests: list[Any] = field(default_factory=list)  # strings, ids or {url, status}, as Blocks has
 
 
 # What Blocks answers when the agent's provider refuses its credentials (see blocks/failure_notice.py).
@@ -131,6 +132,7 @@ AUTH_FAILED = (
 # `#pr`: the agent opens a pull request (named in its answer) and looks at another one (in a tool call).
 OPENED_PR = "https://github.com/acme/widgets/pull/42"
 VIEWED_PR = "https://github.com/acme/widgets/pull/17"
+SESSION_PR = "https://github.com/acme/widgets/pull/43"  # only in the session's pull_requests
 STOPPED_LINE = "Stopped. The fix in src/cli.py is edited but not committed; nothing was pushed."
 
 
@@ -373,6 +375,8 @@ class BlocksSimulator:
             answer = AUTH_FAILED
         elif re.search(r"#pr\b", text):
             answer = self.answer(session.agent, text) + f"\n\nI opened {OPENED_PR} with the fix."
+            # The session knows it too, and one more, in the shapes Blocks lists them.
+            session.pull_requests += [{"url": OPENED_PR, "status": "open"}, SESSION_PR, 4242]
         else:
             answer = self.answer(session.agent, text)
         final_at = None if "#never" in text else now + delay
@@ -432,7 +436,7 @@ class BlocksSimulator:
         return {
             "id": session.id,
             "title": f"Session {session.id[:8]}",
-            "pull_requests": [],
+            "pull_requests": list(session.pull_requests),
             "source_url": None,
             "is_archived": False,
             "is_private": session.is_private,

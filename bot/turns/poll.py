@@ -8,7 +8,7 @@ import logging
 
 from bot import metrics
 from bot.blocks import pull_requests
-from bot.blocks.errors import BlocksRejected
+from bot.blocks.errors import BlocksError, BlocksRejected
 from bot.blocks.failure_notice import is_failure_notice
 from bot.blocks.keys import key_label
 from bot.failpoints import failpoint
@@ -69,12 +69,17 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
     }
     stopping = turn.stop_state == STOPPING
     if snapshot.final is not None:
+        outcome = _outcome_of(snapshot.final.text, stopping=stopping)
+        if outcome == states.ANSWERED:
+            found = _session_pull_requests(rt, conversation.session_id, now)
+            merged = pull_requests.merge(progress.pull_requests, *(pull_requests.find(url) for url in found))
+            counted["pull_requests_json"] = pull_requests.dumps(merged)
         lease.save(
             now,
             **counted,
             answer_text=snapshot.final.text,
             answer_ready_at=_ready_at(snapshot.final.created_epoch, turn.submitted_at, now),
-            outcome=_outcome_of(snapshot.final.text, stopping=stopping),
+            outcome=outcome,
             step=states.DELIVER,
             next_run_at=now,
             polls=turn.polls + 1,
@@ -107,6 +112,19 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
         past_deadline=past_deadline,
     )
     lease.release(now, next_run_at=next_run_at, polls=turn.polls + 1, failures=0, **updates)
+
+
+def _session_pull_requests(rt: Runtime, session_id: str, now: float) -> list[str]:
+    """The session's pull requests, at the cost of one more request: made only with a spare token of the
+    key (never at the cost of someone's poll), and dropped on any error (the buttons are a convenience)."""
+    with rt.engine.begin() as conn:
+        if not rt.budget.take_spare(conn, now):
+            return []
+    try:
+        return rt.blocks.session_pull_requests(session_id=session_id)
+    except BlocksError as exc:
+        logger.info("the session's pull requests were not read (%s)", type(exc).__name__)
+        return []
 
 
 def _outcome_of(final: str, *, stopping: bool) -> str:
