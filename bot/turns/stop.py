@@ -122,7 +122,7 @@ def run_stop(rt: Runtime, lease: Lease, view: TurnView) -> bool:
         return False  # a submit that may have reached Blocks is resolved first; the stop follows it
     if turn.step != states.POLL:
         lease.save(now, stop_state=None)  # the answer is in: too late to stop
-        return False
+        return True  # changed: the step runs from a fresh read (with its result buttons)
     logger.info("turn %s: stopping (an interrupting follow-up asks the agent where it left things)", turn.id)
     lease.save(
         now,
