@@ -188,3 +188,26 @@ def test_killed_right_after_a_retry_press_is_recorded_the_retry_still_happens(cr
     crash_rig.start()
     crash_rig.wait(lambda: question.reactions.get(messages.DONE), what="the retried answer after restart")
     assert len(crash_rig.blocks.snapshot()["sessions"]) == 1, "retried once"
+
+
+def test_killed_right_after_a_send_now_press_is_recorded_the_replies_still_go(crash_rig: CrashRig) -> None:
+    bot = crash_rig.start("after_press_recorded")
+    question = crash_rig.say(bot, "UALICE", f"{MENTION} a long one #delay=60")
+    crash_rig.wait(lambda: crash_rig.blocks.snapshot()["sessions"], what="the session")
+    reply = crash_rig.say(bot, "UBOB", "only the docs, please", question)
+
+    def notice() -> StubMessage | None:
+        thread = crash_rig.slack.thread(CHANNEL, question.ts)
+        return next((m for m in thread if button(m, controls.SEND_NOW)), None)
+
+    crash_rig.wait(notice, what="the queued notice")
+    shown = notice()
+    assert shown is not None
+    with contextlib.suppress(httpx.HTTPError, AssertionError):  # the bot dies before it answers
+        press(EventSender(bot.url, SIGNING_SECRET), shown, controls.SEND_NOW, "UBOB")
+    bot.process.wait(timeout=30)
+    assert bot.process.returncode == -signal.SIGKILL, "the failpoint after_press_recorded was not reached"
+    crash_rig.start()
+    crash_rig.wait(lambda: reply.reactions.get(messages.DONE), what="the reply answered after restart")
+    placeholder = next(m for m in crash_rig.slack.thread(CHANNEL, question.ts) if m.is_bot)
+    assert "<@UBOB> sent the queued replies now" in placeholder.markdown
