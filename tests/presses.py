@@ -21,6 +21,11 @@ def button(message: StubMessage, action_id: str, label: str | None = None) -> Bu
     return None
 
 
+def with_button(thread: list[StubMessage], action_id: str) -> StubMessage | None:
+    """The first message of `thread` that carries a button with that action id."""
+    return next((m for m in thread if button(m, action_id)), None)
+
+
 def press(
     sender: EventSender,
     message: StubMessage,

@@ -16,11 +16,12 @@ import httpx
 import pytest
 
 from bot.sim.events import EventSender
+from bot.sim.process import BotProcess
 from bot.sim.slack import StubMessage
 from bot.slack import controls, messages
 from tests.conftest import CHANNEL, SIGNING_SECRET
 from tests.e2e.processes import MENTION, CrashRig, assert_workspaces_kept_apart, team_channel
-from tests.presses import button, press
+from tests.presses import press, with_button
 
 pytestmark = pytest.mark.slow
 
@@ -143,25 +144,27 @@ def test_sigterm_stops_within_seconds(crash_rig: CrashRig) -> None:
     assert "stopped in" in bot.log.read_text()
 
 
+def _press_and_die(rig: CrashRig, bot: BotProcess, question: StubMessage, action_id: str, user: str) -> None:
+    """Once the thread shows the button, `user` presses it; the bot kills itself right after recording the
+    press (before Slack hears back), and a new process starts."""
+    rig.wait(lambda: with_button(rig.slack.thread(CHANNEL, question.ts), action_id), what=action_id)
+    shown = with_button(rig.slack.thread(CHANNEL, question.ts), action_id)
+    assert shown is not None
+    with contextlib.suppress(httpx.HTTPError, AssertionError):  # the bot dies before it answers
+        press(EventSender(bot.url, SIGNING_SECRET), shown, action_id, user)
+    bot.process.wait(timeout=30)
+    assert bot.process.returncode == -signal.SIGKILL, f"the press of {action_id} did not reach its failpoint"
+    rig.start()
+
+
 def test_killed_right_after_a_stop_press_is_recorded_the_stop_still_happens(crash_rig: CrashRig) -> None:
     """The press is in the database before Slack hears back; a crash then loses nothing: the next process
     stops the turn (its lease expires)."""
     bot = crash_rig.start("after_stop_recorded")
     question = crash_rig.say(bot, "UALICE", f"{MENTION} a long one #delay=60")
 
-    def placeholder() -> StubMessage | None:
-        thread = crash_rig.slack.thread(CHANNEL, question.ts)
-        return next((m for m in thread if button(m, controls.STOP)), None)
-
-    crash_rig.wait(placeholder, what="the Stop button")
     crash_rig.wait(lambda: crash_rig.blocks.snapshot()["sessions"], what="the session")
-    shown = placeholder()
-    assert shown is not None
-    with contextlib.suppress(httpx.HTTPError, AssertionError):  # the bot dies before it answers
-        press(EventSender(bot.url, SIGNING_SECRET), shown, controls.STOP, "UALICE")
-    bot.process.wait(timeout=30)
-    assert bot.process.returncode == -signal.SIGKILL, "the failpoint after_stop_recorded was not reached"
-    crash_rig.start()
+    _press_and_die(crash_rig, bot, question, controls.STOP, "UALICE")
     crash_rig.wait(lambda: question.reactions.get(messages.STOPPED), what="the stop after restart")
     bot_posts = [m for m in crash_rig.slack.thread(CHANNEL, question.ts) if m.is_bot]
     assert len(bot_posts) == 1 and "Stopped by <@UALICE>" in bot_posts[0].markdown
@@ -174,18 +177,7 @@ def test_killed_right_after_a_retry_press_is_recorded_the_retry_still_happens(cr
     bot = crash_rig.start("after_press_recorded")
     question = crash_rig.say(bot, "UALICE", f"{MENTION} try this")
 
-    def notice() -> StubMessage | None:
-        thread = crash_rig.slack.thread(CHANNEL, question.ts)
-        return next((m for m in thread if button(m, controls.RETRY)), None)
-
-    crash_rig.wait(notice, what="the Retry button")
-    shown = notice()
-    assert shown is not None
-    with contextlib.suppress(httpx.HTTPError, AssertionError):  # the bot dies before it answers
-        press(EventSender(bot.url, SIGNING_SECRET), shown, controls.RETRY, "UALICE")
-    bot.process.wait(timeout=30)
-    assert bot.process.returncode == -signal.SIGKILL, "the failpoint after_press_recorded was not reached"
-    crash_rig.start()
+    _press_and_die(crash_rig, bot, question, controls.RETRY, "UALICE")
     crash_rig.wait(lambda: question.reactions.get(messages.DONE), what="the retried answer after restart")
     assert len(crash_rig.blocks.snapshot()["sessions"]) == 1, "retried once"
 
@@ -196,18 +188,7 @@ def test_killed_right_after_a_send_now_press_is_recorded_the_replies_still_go(cr
     crash_rig.wait(lambda: crash_rig.blocks.snapshot()["sessions"], what="the session")
     reply = crash_rig.say(bot, "UBOB", "only the docs, please", question)
 
-    def notice() -> StubMessage | None:
-        thread = crash_rig.slack.thread(CHANNEL, question.ts)
-        return next((m for m in thread if button(m, controls.SEND_NOW)), None)
-
-    crash_rig.wait(notice, what="the queued notice")
-    shown = notice()
-    assert shown is not None
-    with contextlib.suppress(httpx.HTTPError, AssertionError):  # the bot dies before it answers
-        press(EventSender(bot.url, SIGNING_SECRET), shown, controls.SEND_NOW, "UBOB")
-    bot.process.wait(timeout=30)
-    assert bot.process.returncode == -signal.SIGKILL, "the failpoint after_press_recorded was not reached"
-    crash_rig.start()
+    _press_and_die(crash_rig, bot, question, controls.SEND_NOW, "UBOB")
     crash_rig.wait(lambda: reply.reactions.get(messages.DONE), what="the reply answered after restart")
     placeholder = next(m for m in crash_rig.slack.thread(CHANNEL, question.ts) if m.is_bot)
     assert "<@UBOB> sent the queued replies now" in placeholder.markdown

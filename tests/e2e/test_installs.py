@@ -5,7 +5,6 @@ uninstall in the middle of a turn ends it without another Slack call and purges 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from bot.sim.process import free_port
 from bot.sim.slack import BOT_USER_ID, SlackStub, StubMessage
 from bot.slack import messages
 from tests.conftest import SIGNING_SECRET, rig_settings
+from tests.e2e.processes import install_through_pages
 
 MENTION = f"<@{BOT_USER_ID}>"
 KEYS = {"TALPHA": "key-alpha", "TBETA": "key-beta"}
@@ -42,16 +42,7 @@ class Installs:
 
     def install(self, team: str) -> httpx.Response:
         """An admin of `team` opens the install page, clicks Add to Slack, allows, and comes back."""
-        with httpx.Client(timeout=10) as browser:
-            page = browser.get(f"{self.url}/slack/install")
-            assert page.status_code == 200, page.text
-            link = re.search(r'href="([^"]*oauth/v2/authorize[^"]*)"', page.text)
-            assert link is not None, page.text
-            allowed = browser.get(link.group(1).replace("&amp;", "&") + f"&team={team}")
-            assert allowed.status_code == 302, allowed.text
-            # Bolt's state cookie is Secure (Slack wants https): over loopback http, hand it on ourselves.
-            cookie = page.headers["set-cookie"].split(";")[0]
-            return browser.get(allowed.headers["location"], headers={"cookie": cookie})
+        return install_through_pages(self.url, team)
 
     def mention(self, team: str, channel: str, text: str) -> StubMessage:
         message = self.slack.human_message(channel, "UALICE", f"{MENTION} {text}", team=team)

@@ -10,13 +10,13 @@ from bot.sim.slack import BOT_USER_ID, StubMessage
 from bot.slack import controls, messages
 from bot.turns import states
 from tests.conftest import Rig
-from tests.presses import button, press
+from tests.presses import press, with_button
 
 MENTION = f"<@{BOT_USER_ID}>"
 
 
 def retry_notice(rig: Rig, question: StubMessage) -> StubMessage:
-    found = next((m for m in rig.bot_replies(question) if button(m, controls.RETRY)), None)
+    found = with_button(rig.bot_replies(question), controls.RETRY)
     assert found is not None, f"no Retry button: {[r.blocks for r in rig.bot_replies(question)]}"
     return found
 

@@ -12,7 +12,7 @@ from bot.slack import controls, messages
 from bot.turns import states
 from tests.conftest import Rig
 from tests.e2e.test_stop import press_stop, running, stop_button
-from tests.presses import button, press
+from tests.presses import press, with_button
 
 MENTION = f"<@{BOT_USER_ID}>"
 
@@ -21,7 +21,7 @@ def queued_notice(rig: Rig, question: StubMessage) -> StubMessage:
     """The thread's queued notice, once it carries Send now."""
 
     def shown() -> StubMessage | None:
-        return next((m for m in rig.bot_replies(question) if button(m, controls.SEND_NOW)), None)
+        return with_button(rig.bot_replies(question), controls.SEND_NOW)
 
     rig.wait(shown, what="the queued notice with Send now")
     notice = shown()

@@ -15,7 +15,7 @@ from bot.sim.slack import BOT_USER_ID, StubMessage
 from bot.slack import controls, messages
 from bot.turns import states
 from tests.conftest import Rig
-from tests.presses import button, press
+from tests.presses import press, with_button
 
 MENTION = f"<@{BOT_USER_ID}>"
 
@@ -24,7 +24,7 @@ def stop_button(rig: Rig, question: StubMessage) -> StubMessage:
     """The placeholder of the question's running turn, once it carries its Stop button."""
 
     def shown() -> StubMessage | None:
-        return next((m for m in rig.bot_replies(question) if button(m, controls.STOP)), None)
+        return with_button(rig.bot_replies(question), controls.STOP)
 
     rig.wait(shown, what="the Stop button")
     placeholder = shown()
