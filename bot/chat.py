@@ -92,36 +92,28 @@ def find_buttons(thread: Sequence[StubMessage]) -> list[Button]:
         for block in message.blocks:
             for element in _interactive_elements(block):
                 block_id, action_id = str(block.get("block_id", "")), str(element.get("action_id", ""))
-                if element.get("type") == "feedback_buttons":
-                    for side in ("positive_button", "negative_button"):
-                        half = element.get(side)
-                        half = half if isinstance(half, dict) else {}
-                        found.append(
-                            Button(
-                                number=len(found) + 1,
-                                message_ts=message.ts,
-                                block_id=block_id,
-                                action_id=action_id,
-                                label=_plain(half.get("text")),
-                                value=_optional_str(half.get("value")),
-                                kind="feedback_buttons",
-                            )
+                kind = str(element.get("type"))
+                if kind == "feedback_buttons":  # one element, two buttons: 👍 and 👎
+                    sides = [element.get(side) for side in ("positive_button", "negative_button")]
+                    pressable: list[Mapping[str, Any]] = [side for side in sides if isinstance(side, dict)]
+                elif kind == "button":
+                    pressable = [element]
+                else:
+                    continue
+                for source in pressable:
+                    found.append(
+                        Button(
+                            number=len(found) + 1,
+                            message_ts=message.ts,
+                            block_id=block_id,
+                            action_id=action_id,
+                            label=_plain(source.get("text")),
+                            value=_optional_str(source.get("value")),
+                            url=_optional_str(source.get("url")),
+                            style=_optional_str(source.get("style")),
+                            kind=kind,
                         )
-                    continue
-                if element.get("type") != "button":
-                    continue
-                found.append(
-                    Button(
-                        number=len(found) + 1,
-                        message_ts=message.ts,
-                        block_id=block_id,
-                        action_id=action_id,
-                        label=_plain(element.get("text")),
-                        value=_optional_str(element.get("value")),
-                        url=_optional_str(element.get("url")),
-                        style=_optional_str(element.get("style")),
                     )
-                )
     return found
 
 
