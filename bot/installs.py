@@ -113,16 +113,7 @@ def remove_workspace(
         ended = conn.execute(
             update(Turn)
             .where(Turn.conversation_id.in_(ours), Turn.phase != states.FINISHED)
-            .values(
-                phase=states.FINISHED,
-                outcome=UNINSTALLED,
-                step=states.DONE,
-                next_run_at=None,
-                lease_token=None,
-                lease_until=None,
-                finished_at=now,
-                updated_at=now,
-            )
+            .values(**states.ended(UNINSTALLED, now))
         ).rowcount
         # Finished turns that still owe the thread a note (interrupted) owe it nothing now.
         conn.execute(

@@ -73,14 +73,12 @@ def record(engine: Engine, change: MessageChange, now: float) -> Changed:
                 update(Turn)
                 .where(Turn.id == found.turn_id)
                 .values(
-                    phase=states.FINISHED,
-                    outcome=WITHDRAWN,
-                    step=states.CLOSE if notice else states.DONE,
-                    next_run_at=now if notice else None,
-                    lease_token=None,
-                    lease_until=None,
-                    finished_at=now,
-                    updated_at=now,
+                    **states.ended(
+                        WITHDRAWN,
+                        now,
+                        step=states.CLOSE if notice else states.DONE,
+                        next_run_at=now if notice else None,
+                    )
                 )
             )
         return Changed.WITHDRAWN

@@ -166,16 +166,9 @@ def interrupt(conn: Connection, turn_id: int, now: float, *, by: str | None = No
     result = conn.execute(
         TURNS.update()
         .where(TURNS.c.id == turn_id, TURNS.c.phase == states.ACTIVE, TURNS.c.step == states.POLL)
+        # Fenced off the worker polling it; its close step runs now.
         .values(
-            phase=states.FINISHED,
-            outcome=states.INTERRUPTED,
-            step=states.CLOSE,
-            next_run_at=now,
-            lease_token=None,  # fence off the worker polling it
-            lease_until=None,
-            finished_at=now,
-            updated_at=now,
-            stop_requested_by=by,
+            **states.ended(states.INTERRUPTED, now, step=states.CLOSE, next_run_at=now), stop_requested_by=by
         )
     )
     return result.rowcount == 1

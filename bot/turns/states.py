@@ -37,6 +37,24 @@ DONE = "done"
 STOP_REQUESTED = "requested"
 STOPPING = "stopping"
 
+
+def ended(
+    outcome: str, now: float, *, step: str = DONE, next_run_at: float | None = None
+) -> dict[str, object]:
+    """The columns of a turn ended from outside its worker (intake, a press, an uninstall): finished with
+    `outcome`, fenced off from any worker that holds it, `step` left to do at `next_run_at` (none)."""
+    return {
+        "phase": FINISHED,
+        "outcome": outcome,
+        "step": step,
+        "next_run_at": next_run_at,
+        "lease_token": None,
+        "lease_until": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
+
+
 # Steps that send a request to Blocks, and so need a token from the key's budget.
 BLOCKS_STEPS = (SUBMIT, POLL)
 SLACK_ONLY_STEPS = (INBOX, START, DELIVER, CLOSE, SETTLE)
