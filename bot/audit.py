@@ -112,7 +112,7 @@ def audit_rows(
 def _feedback_count(value: str) -> Any:
     return (
         select(func.count())
-        .where(Feedback.turn_id == Turn.id, Feedback.value == value)
+        .where(Feedback.turn_id == Turn.id, Feedback.value == value, Feedback.checked_at.is_not(None))
         .correlate(Turn)
         .scalar_subquery()
     )

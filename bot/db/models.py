@@ -230,15 +230,27 @@ class Turn(Base):
 
 class Feedback(Base):
     """What one person thinks of one answer (👍 `good` or 👎 `bad`); pressing the other changes it. Who,
-    which turn and when: no text."""
+    which turn and when: no text. It counts once the worker has checked that the person may use the
+    thread's buttons (`checked_at`); a refused press is deleted."""
 
     __tablename__ = "feedback"
+    __table_args__ = (
+        Index(
+            "ix_feedback_unchecked",
+            "updated_at",
+            sqlite_where=text("checked_at IS NULL"),
+            postgresql_where=text("checked_at IS NULL"),
+        ),
+    )
 
     turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id"), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    checked_at: Mapped[float | None] = mapped_column(Float, default=None)
+    claimed_until: Mapped[float | None] = mapped_column(Float, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class SlackCapability(Base):

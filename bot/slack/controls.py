@@ -165,7 +165,7 @@ Includes = Callable[[str, "str | None"], bool]
 
 def register(app: App, *, includes: Includes, presses: Presses) -> None:
     """The buttons of a turn's messages and Slack's `agent_session_stopped`: each is recorded, then
-    acknowledged; the worker does the rest (the feedback buttons need nothing more)."""
+    acknowledged; the worker does the rest."""
 
     def stop_pressed(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         team = _id(body.get("team"))

@@ -24,7 +24,7 @@ from bot.slack import messages as text
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
 from bot.slack.gateway import SlackGateway
 from bot.tenancy import roomiest
-from bot.turns import backlog, ephemerals, native, retention, states, stop
+from bot.turns import backlog, ephemerals, feedback, native, retention, states, stop
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView, load
@@ -208,7 +208,8 @@ class Worker:
                 self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
 
     def _send_ephemerals(self) -> None:
-        """Messages only one person sees, queued by the listener (see `ephemerals`): sent as they come."""
+        """Messages only one person sees, queued by the listener (see `ephemerals`): sent as they come;
+        and feedback presses, checked as they come (see `feedback`)."""
         tenancy = self.rt.tenancy
 
         def clients(team: str, enterprise: str | None) -> SlackGateway | None:
@@ -216,7 +217,9 @@ class Worker:
 
         while not self._stopping.is_set():
             try:
-                sent = ephemerals.send_next(self.rt.engine, clients, self.rt.clock())
+                now = self.rt.clock()
+                sent = ephemerals.send_next(self.rt.engine, clients, now)
+                sent = feedback.check_next(self.rt.engine, self.rt, now) or sent
             except Exception as exc:
                 self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
                 sent = False
