@@ -115,6 +115,9 @@ def stopped_early(user_id: str) -> str:
     return f"⏹️ Stopped by <@{user_id}> before the agent started on it: nothing was sent to Blocks."
 
 
+RETRY_BUSY = "The agent is busy with this thread right now: press Retry again when it has answered."
+
+
 def control_refused(reason: str) -> str:
     return f"You cannot use this thread's buttons: {reason}."
 

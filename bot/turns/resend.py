@@ -5,7 +5,8 @@ A press is recorded in the listener, in one short transaction like intake's: a n
 conversation, with the failed turn's request text and its messages (so that 👀 and the outcome's reaction
 move to the new turn), requested by whoever pressed (the worker checks they may drive the agent, as for
 any turn). `turns.retry_of` is unique: a double click, or a second press later, retries once. While the
-thread has a turn running, a press does nothing (the thread is busy; press again when it ends).
+thread has a turn running, a press retries nothing, and the presser gets an ephemeral hint (sent by the
+worker) to press again when that turn ends.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.db.models import Conversation, InboundMessage, Turn
-from bot.turns import states
+from bot.slack import messages as text
+from bot.turns import ephemerals, states
 from bot.turns.intake import new_turn_values
 
 RETRYABLE = (states.FAILED, states.EXPIRED)
@@ -52,6 +54,8 @@ def _request(
             select(
                 Turn.id,
                 Turn.conversation_id,
+                Conversation.enterprise_id,
+                Conversation.thread_ts,
                 Turn.outcome,
                 Turn.submit_text,
                 Turn.stop_state,
@@ -79,6 +83,16 @@ def _request(
             )
         ).first()
         if open_turn is not None:
+            ephemerals.queue(
+                conn,
+                team_id=team_id,
+                enterprise_id=failed.enterprise_id,
+                channel_id=channel_id,
+                thread_ts=failed.thread_ts,
+                user_id=user_id,
+                text=text.RETRY_BUSY,
+                now=now,
+            )
             return RetryRecorded.BUSY
         values = new_turn_values(failed.conversation_id, user_id, now, phase=states.ACTIVE, step=states.START)
         values.update(submit_text=failed.submit_text, retry_of=turn_id)

@@ -67,7 +67,7 @@ def test_a_failure_notice_from_the_agent_fails_the_turn_and_carries_retry(
     assert len(sent(rig)) == 2 and sent(rig)[0] == sent(rig)[1], "the same text again, in the same session"
 
 
-def test_retry_on_a_busy_thread_does_nothing(make_rig: Callable[..., Rig]) -> None:
+def test_retry_on_a_busy_thread_does_nothing_and_says_so(make_rig: Callable[..., Rig]) -> None:
     rig = make_rig()
     rig.blocks.inject(method="POST", path=r"/sessions$", status=400, body={"error": "no"})
     question = rig.say("UALICE", f"{MENTION} first try")
@@ -80,6 +80,10 @@ def test_retry_on_a_busy_thread_does_nothing(make_rig: Callable[..., Rig]) -> No
 
     assert len(rig.turns()) == 2, "no retry while another turn runs"
     assert busy.reactions.get(messages.EYES)
+    rig.wait(lambda: rig.slack.calls_to("chat.postEphemeral"), what="the hint")
+    (hint,) = rig.slack.calls_to("chat.postEphemeral")
+    assert hint["params"]["user"] == "UALICE" and hint["params"]["thread_ts"] == question.ts
+    assert hint["params"]["text"] == messages.RETRY_BUSY
 
 
 def test_a_retry_pressed_by_someone_who_may_not_drive_the_agent_is_undone(
