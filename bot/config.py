@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.engine import make_url
 
@@ -20,6 +20,8 @@ from bot.turns.schedule import PollPolicy
 DEFAULT_SQLITE_URL = "sqlite:///blocks-slack.db"
 CORE_AGENTS = ("claude", "codex", "gemini", "opencode", "cursor", "kimi", "sisyphus")
 BusyPolicy = Literal["queue", "interrupt"]
+ReplyMode = Literal["all", "mentions"]
+AnswersMode = Literal["full", "summary"]
 LogFormat = Literal["text", "json"]
 
 
@@ -36,6 +38,8 @@ ENVIRONMENT = {
     "PORT": "HTTP port: Slack events, /healthz, /readyz, /metrics (default 3000)",
     "HOST": "address to listen on (default 0.0.0.0)",
     "BUSY_POLICY": "queue | interrupt: replies while the agent works (default queue)",
+    "REPLY_MODE": "all | mentions: which replies in a bot thread continue it (default all)",
+    "ANSWERS": "full | summary: the whole answer in Slack, or a summary and the link (default full)",
     "TURN_DEADLINE_MINUTES": "after this the thread hears the agent is still working (default 30)",
     "TURN_HORIZON_HOURS": "until this an answer is still delivered (default 24)",
     "LATE_ANSWER_SECONDS": "a later answer also mentions the requester (default 120)",
@@ -101,6 +105,8 @@ class Settings:
     database_url_from_env: bool = False
     port: int = 3000
     busy_policy: BusyPolicy = "queue"
+    reply_mode: ReplyMode = "all"
+    answers: AnswersMode = "full"
     turn_deadline_seconds: float = 30 * 60
     turn_horizon_seconds: float = 24 * 3600
     late_answer_seconds: float = 120.0
@@ -241,6 +247,8 @@ class Settings:
             database_url_from_env=bool(raw_db_url),
             port=int(reader.number("PORT", 3000, minimum=0, maximum=65535, integer=True)),
             busy_policy="interrupt" if busy == "interrupt" else "queue",
+            reply_mode=_one_of("REPLY_MODE", reader.text("REPLY_MODE", "all").lower(), ("all", "mentions")),
+            answers=_one_of("ANSWERS", reader.text("ANSWERS", "full").lower(), ("full", "summary")),
             turn_deadline_seconds=deadline,
             turn_horizon_seconds=horizon,
             late_answer_seconds=reader.number("LATE_ANSWER_SECONDS", 120, minimum=0),
@@ -308,6 +316,12 @@ class Settings:
             rate_window_seconds=self.rate_window_seconds / factor,
             time_scale=self.time_scale * factor,
         )
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be {' or '.join(repr(a) for a in allowed)} (got {value!r})")
+    return value
 
 
 def _continue_threads(value: str) -> Literal["anyone", "starter"]:

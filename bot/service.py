@@ -33,7 +33,9 @@ from bot.db.engine import QUICK_WAIT_SECONDS, make_engine
 from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
 from bot.oauth.workspace_keys import WorkspaceKeys
+from bot.preferences.values import deployment_defaults
 from bot.slack.app import create_app
+from bot.slack.blocks_command import BlocksCommand
 from bot.slack.events import MessageChange
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
@@ -152,7 +154,7 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
     )
     bolt = None
     if mode in ("serve", "web"):
-        policy = intake.IntakePolicy(default_agent=settings.blocks_agent, busy_policy=settings.busy_policy)
+        policy = intake.IntakePolicy.of(settings)
 
         def record(event: InboundEvent) -> Recorded:
             arrived = time.monotonic()
@@ -170,6 +172,12 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
             record=record,
             presses=presses.recorder(quick_engine, worker.wake if worker is not None else None),
             change=partial(record_change, quick_engine),
+            command=BlocksCommand(
+                quick_engine,
+                defaults=deployment_defaults(settings),
+                admin_users=settings.admin_users,
+                includes=includes,
+            ),
             includes=includes,
             oauth_settings=oauth_settings,
             remove_workspace=(

@@ -89,7 +89,9 @@ class DrivenBot:
             text=text,
             is_mention=True,
         )
-        policy = intake.IntakePolicy(default_agent="claude", busy_policy="queue")
+        policy = intake.IntakePolicy.of(
+            Settings(slack_bot_token="", slack_signing_secret="", blocks_api_key="", busy_policy="queue")
+        )
         intake.record(self.engine, event, policy, self.clock())
         return message
 

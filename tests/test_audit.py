@@ -20,6 +20,7 @@ from sqlalchemy import Engine, update
 from bot.__main__ import main
 from bot.audit import CSV_HEADER, TABLE_WIDTH, parse_since
 from bot.blocks.keys import key_hash, key_label
+from bot.config import Settings
 from bot.db.models import Conversation, Turn
 from bot.turns import intake, states
 from bot.turns.intake import InboundEvent, IntakePolicy, Recorded
@@ -28,7 +29,9 @@ from bot.workspaces_cli import OperatorError
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "blk_live_audit_0123456789abcdef"
 SECRETS = ("SECRET-QUESTION", "SECRET-FOLLOW-UP", "SECRET-QUEUED", "SECRET-GRID", "SECRET-ANSWER", KEY)
-POLICY = IntakePolicy(default_agent="claude", busy_policy="queue")
+POLICY = IntakePolicy.of(
+    Settings(slack_bot_token="", slack_signing_secret="", blocks_api_key="", busy_policy="queue")
+)
 NOW = time.time()
 HOUR = 3600.0
 

@@ -203,6 +203,8 @@ class Turn(Base):
     stop_requested_by: Mapped[str | None] = mapped_column(String(32))
     stop_requested_at: Mapped[float | None] = mapped_column(Float)
     retry_of: Mapped[int | None] = mapped_column(Integer)  # the failed turn whose text this one sends again
+    # The channel's choices the worker applies to this turn, fixed when it was opened (bot/preferences).
+    preferences_json: Mapped[str | None] = mapped_column(Text)
     # A waiting turn's queued notice (with Send now), and who pressed it (see turns/send_now.py).
     queued_notice_state: Mapped[str] = mapped_column(String(16), default="none")  # none|posting|posted
     queued_notice_ts: Mapped[str | None] = mapped_column(String(32))
@@ -265,14 +267,15 @@ class SlackCapability(Base):
     refused_at: Mapped[float] = mapped_column(Float)
 
 
-class Ephemeral(Base):
-    """A message only one person sees (`chat.postEphemeral`), decided in the listener and sent by the
-    worker (see turns/ephemerals.py): the listener makes no Slack call."""
+class OutboxMessage(Base):
+    """A message decided in the listener and sent by the worker (see turns/outbox.py): the listener makes
+    no Slack call. With a `user_id`, only that person sees it (`chat.postEphemeral`); without, it is posted
+    in the channel for everyone (a settings change, say)."""
 
-    __tablename__ = "ephemerals"
+    __tablename__ = "outbox"
     __table_args__ = (
         Index(
-            "ix_ephemerals_unsent",
+            "ix_outbox_unsent",
             "id",
             sqlite_where=text("sent_at IS NULL"),
             postgresql_where=text("sent_at IS NULL"),
@@ -284,7 +287,7 @@ class Ephemeral(Base):
     enterprise_id: Mapped[str | None] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
-    user_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
     claimed_until: Mapped[float | None] = mapped_column(Float)
@@ -461,3 +464,56 @@ class WorkspaceKey(Base):
     label: Mapped[str | None] = mapped_column(String(200))
     added_by: Mapped[str | None] = mapped_column(String(64))  # a Slack user id, or who ran the CLI
     added_at: Mapped[float] = mapped_column(Float)
+
+
+class ChannelPreferences(Base):
+    """What a channel chose with `/blocks` (see `bot.preferences`): each value, or None to inherit the
+    workspace's, then the deployment's."""
+
+    __tablename__ = "channel_preferences"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agent: Mapped[str | None] = mapped_column(String(32))
+    reply_mode: Mapped[str | None] = mapped_column(String(16))
+    busy_policy: Mapped[str | None] = mapped_column(String(16))
+    answers: Mapped[str | None] = mapped_column(String(16))
+    private_sessions: Mapped[str | None] = mapped_column(String(16))
+    continue_threads: Mapped[str | None] = mapped_column(String(16))
+    updated_by: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class WorkspacePreferences(Base):
+    """A workspace's defaults, set by its admins from App Home, and its workspace-only settings."""
+
+    __tablename__ = "workspace_preferences"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agent: Mapped[str | None] = mapped_column(String(32))
+    reply_mode: Mapped[str | None] = mapped_column(String(16))
+    busy_policy: Mapped[str | None] = mapped_column(String(16))
+    answers: Mapped[str | None] = mapped_column(String(16))
+    private_sessions: Mapped[str | None] = mapped_column(String(16))
+    continue_threads: Mapped[str | None] = mapped_column(String(16))
+    # Every member of a channel may change its settings (else only admins).
+    members_may_configure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    suggested_prompts_json: Mapped[str | None] = mapped_column(Text)  # [{title, message}] for new DMs
+    updated_by: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class PreferenceChange(Base):
+    """Who changed which setting of a channel (or, `channel_id` None, of the workspace), from what, when."""
+
+    __tablename__ = "preference_changes"
+    __table_args__ = (Index("ix_preference_changes_team_changed", "team_id", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    changed_at: Mapped[float] = mapped_column(Float)

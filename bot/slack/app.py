@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.logs import Throttle, log_context
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack import controls
+from bot.slack.blocks_command import BlocksCommand
 from bot.slack.events import MessageChange, classify, classify_change
 from bot.slack.home import AppHome, BlocksKeyCheck, EnvironmentHome
 from bot.turns.intake import InboundEvent, Recorded
@@ -45,6 +46,7 @@ def create_app(
     keys: WorkspaceKeys | None = None,
     presses: controls.Presses | None = None,
     change: Callable[[MessageChange], object] | None = None,
+    command: BlocksCommand | None = None,
 ) -> App:
     """The Bolt app. `includes(team, enterprise)`: whether this deployment serves that workspace (the
     installed one, or, installed from Slack, any with an installation). With `oauth_settings`, Bolt finds
@@ -52,7 +54,8 @@ def create_app(
     called (before Slack is answered) when a workspace uninstalls the app or revokes its token. With
     `keys` (installed from Slack), admins connect the workspace's Blocks keys from App Home; without,
     App Home says the keys are the environment's. `presses` record the presses of a turn's buttons (and
-    Slack's own stop of the thread's agent session); `change` an edit or delete of a recorded message."""
+    Slack's own stop of the thread's agent session); `change` an edit or delete of a recorded message;
+    `command` answers `/blocks`."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-requests-are-not-signed",
@@ -82,6 +85,8 @@ def create_app(
     _register_home(app, settings, keys, includes)
     if presses is not None:
         controls.register(app, includes=includes, presses=presses)
+    if command is not None:
+        command.register(app)
     # Anything else Slack sends (reactions, future subscriptions) is acknowledged:
     # a 404 would make Slack retry it and count toward disabling the subscription.
     app.event(re.compile(r".*"))(_acknowledge)

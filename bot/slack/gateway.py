@@ -93,6 +93,20 @@ class SlackGateway:
             thread_ts=thread_ts,
         )
 
+    def post_notice(self, *, channel: str, text: str, thread_ts: str | None = None) -> str:
+        """A short message for everyone in a channel (or a thread), from the bot: never a ping."""
+        self._pace("chat.postMessage", channel, essential=True)
+        response = self._call(
+            "chat.postMessage",
+            self.client.chat_postMessage,
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return str(response["ts"])
+
     def usergroup_members(self, group_id: str) -> frozenset[str]:
         """The members of a user group (`usergroups.users.list`)."""
         users = self._call("usergroups.users.list", self.client.usergroups_users_list, usergroup=group_id)

@@ -248,6 +248,9 @@ def answer_footer(
     return f"\n\n{line}\n{PRIVATE_SESSION}" if private and session_link(session_url) else f"\n\n{line}"
 
 
+SUMMARY_NOTE = "✂️ This channel shows answers in short: the whole answer is in the session."
+
+
 def long_answer_note(characters: int) -> str:
     return (
         f"📄 The answer is long ({characters:,} characters): its start is above, and all of it is attached "

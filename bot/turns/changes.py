@@ -1,7 +1,7 @@
 """Edits and deletes of messages already recorded: a queued reply (its turn still waiting) that is edited
 before it is sent is sent as it now reads; one that is deleted is withdrawn (and a waiting turn left with
 no reply ends, `withdrawn`). Once a message has gone to the agent, an edit changes nothing there, and its
-author gets a short hint (only they see it, sent by the worker: see `ephemerals`) to reply instead.
+author gets a short hint (only they see it, sent by the worker: see `outbox`) to reply instead.
 
 Database work only, in the listener, like intake: the conversation is locked first, so that a turn being
 promoted at this moment (its replies about to be sent) is seen as such.
@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.slack import messages as text
 from bot.slack.events import MessageChange
-from bot.turns import ephemerals, states
+from bot.turns import outbox, states
 from bot.turns.finish import lock_conversation
 
 WITHDRAWN = states.WITHDRAWN  # the outcome of a waiting turn whose replies were all deleted
@@ -91,7 +91,7 @@ def _hint(conn: Connection, conversation_id: int, user_id: str, now: float) -> N
             Conversation.team_id, Conversation.enterprise_id, Conversation.channel_id, Conversation.thread_ts
         ).where(Conversation.id == conversation_id)
     ).one()
-    ephemerals.queue(
+    outbox.queue(
         conn,
         team_id=conversation.team_id,
         enterprise_id=conversation.enterprise_id,

@@ -14,6 +14,7 @@ from bot.blocks.budget import Budget
 from bot.blocks.client import BlocksClient
 from bot.config import Settings
 from bot.db.models import Conversation, InboundMessage, Turn
+from bot.preferences import apply
 from bot.slack import controls
 from bot.slack import messages as text
 from bot.slack.gateway import SlackGateway
@@ -36,9 +37,11 @@ class Runtime:
 
     def for_turn(self, view: TurnView, key_hash: str | None = None) -> Runtime:
         """The runtime of `view`'s turn. `key_hash`: the key that paid for the step being claimed (a new
-        session's); a session's own key always wins."""
+        session's); a session's own key always wins. Its settings carry the channel's choices the turn
+        was opened with (`bot.preferences.apply`)."""
+        settings = apply.turn_settings(self.settings, view.turn.preferences_json)
         if self.tenancy is None:
-            return self
+            return self if settings is self.settings else replace(self, settings=settings)
         conversation = view.conversation
         slack = self.tenancy.slack(conversation.team_id, conversation.enterprise_id) or self.slack
         wanted = conversation.blocks_key_hash or key_hash
@@ -49,8 +52,8 @@ class Runtime:
             usable = self.tenancy.accounts(conversation.team_id, conversation.enterprise_id)
             account = (self.tenancy.account(wanted) if wanted else None) or (usable[0] if usable else None)
         if account is None:
-            return replace(self, slack=slack, blocks=NOT_CONNECTED)
-        return replace(self, slack=slack, blocks=account.client, budget=account.budget)
+            return replace(self, settings=settings, slack=slack, blocks=NOT_CONNECTED)
+        return replace(self, settings=settings, slack=slack, blocks=account.client, budget=account.budget)
 
 
 @dataclass

@@ -54,7 +54,12 @@ def body_of(view: TurnView, settings: Settings) -> str:
     answer = neutralize(turn.answer_text or "").strip()
     if not answer:
         return text.empty_answer(session_url)
-    if is_long(view):
+    if settings.answers == "summary":
+        # The channel chose summaries: the start of the answer, cut where a part would be; the rest is in
+        # the session that the result line links.
+        start, end = next_part(answer, 0, SUMMARY_LIMIT)
+        answer = answer if end >= len(answer) else start.rstrip() + "\n\n" + text.SUMMARY_NOTE
+    elif is_long(view, settings):
         # The thread shows its start, cut where a part would be; the whole of it is shared as a file.
         start, _ = next_part(answer, 0, DEFAULT_PART_LIMIT - LONG_NOTE_ROOM)
         answer = start.rstrip() + "\n\n" + text.long_answer_note(len(turn.answer_text or ""))
@@ -144,7 +149,7 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
         lease.save(rt.clock(), delivered_offset=offset, parts_posted=parts, part_post_state="none")
         failpoint("after_part_commit")
 
-    if is_long(view) and turn.file_state not in ("uploaded", "refused"):
+    if is_long(view, rt.settings) and turn.file_state not in ("uploaded", "refused"):
         _share_whole(rt, lease, view)
     answered = turn.outcome in (None, states.ANSWERED)
     decorations = Decorations(rt, view)
@@ -166,12 +171,16 @@ def run_deliver(rt: Runtime, lease: Lease, view: TurnView) -> None:
 # of it as a markdown file in the thread (twenty messages of text are read by nobody).
 LONG_ANSWER = 12_000
 LONG_NOTE_ROOM = 500  # the note and the result line, so that the start and they are one message
+# A summary (`ANSWERS=summary`, or a channel's choice): about a paragraph or two.
+SUMMARY_LIMIT = 600
 
 
-def is_long(view: TurnView) -> bool:
+def is_long(view: TurnView, settings: Settings) -> bool:
+    """An answer shown by its start and shared whole as a file (not in a channel that chose summaries)."""
     turn = view.turn
     return (
-        turn.notice_text is None
+        settings.answers == "full"
+        and turn.notice_text is None
         and turn.stop_state is None
         and len(neutralize(turn.answer_text or "").strip()) > LONG_ANSWER
     )

@@ -20,7 +20,7 @@ from bot.db.models import Conversation, Feedback, Turn
 from bot.db.statements import upsert
 from bot.slack import messages as text
 from bot.slack.errors import SlackError
-from bot.turns import context, ephemerals, states
+from bot.turns import context, outbox, states
 from bot.turns.access import check_control
 from bot.turns.context import Runtime
 
@@ -126,7 +126,7 @@ def check_next(engine: Engine, rt: Runtime, now: float) -> bool:
             counted = 0
             conn.execute(delete(Feedback).where(this_press))
             conversation = view.conversation
-            ephemerals.queue(
+            outbox.queue(
                 conn,
                 team_id=conversation.team_id,
                 enterprise_id=conversation.enterprise_id,

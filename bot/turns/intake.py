@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, func, select
 
 from bot import metrics
-from bot.config import CORE_AGENTS, BusyPolicy
+from bot.config import CORE_AGENTS, Settings
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.db.statements import insert_ignoring_conflict
+from bot.preferences import apply
+from bot.preferences import store as preferences
+from bot.preferences.values import deployment_defaults
 from bot.turns import states
 
 
@@ -65,8 +69,14 @@ class Recorded(enum.Enum):
 
 @dataclass(frozen=True)
 class IntakePolicy:
-    default_agent: str
-    busy_policy: BusyPolicy
+    """The deployment's value of each channel choice (`bot.preferences.values`); a channel's or its
+    workspace's own choice wins over it."""
+
+    defaults: Mapping[str, str]
+
+    @classmethod
+    def of(cls, settings: Settings) -> IntakePolicy:
+        return cls(deployment_defaults(settings))
 
 
 class _Duplicate(Exception):
@@ -124,29 +134,38 @@ def _record(conn: Connection, event: InboundEvent, policy: IntakePolicy, now: fl
         return Recorded.DUPLICATE
     conversation_id = _lock_conversation(conn, event)
     text = event.text
+    # Only a mention or a DM starts a conversation; other replies in human threads are not ours.
+    talks_to_us = event.is_mention or not event.is_thread_reply or event.channel_type == "im"
+    if conversation_id is None and not talks_to_us:
+        return Recorded.NOT_FOR_US
+    chosen = preferences.for_channel(conn, event.team_id, event.channel_id, policy.defaults)
     if conversation_id is None:
-        # Only a mention or a DM starts a conversation; other replies in human threads are not ours.
-        if event.is_thread_reply and not event.is_mention and event.channel_type != "im":
-            return Recorded.NOT_FOR_US
-        agent, text = parse_agent(event.text, policy.default_agent)
+        agent, text = parse_agent(event.text, chosen.agent)
         conversation_id = _create_conversation(conn, event, agent, now)
+    elif not talks_to_us and chosen.reply_mode == "mentions":
+        return Recorded.NOT_FOR_US  # this channel continues bot threads only with a mention
     active, waiting = _open_turns(conn, conversation_id)
+    opened = apply.snapshot(chosen)
 
     result = Recorded.NEW_TURN
     # Blocks is working on the active turn: a follow-up now interrupts it (the API's own behaviour).
-    interrupting = active is not None and policy.busy_policy == "interrupt" and active.step == states.POLL
+    interrupting = active is not None and chosen.busy_policy == "interrupt" and active.step == states.POLL
     if interrupting and active is not None and interrupt(conn, active.id, now):
         active, result = None, Recorded.INTERRUPTING
     if active is None:
         if waiting is None:
-            turn_id = _new_turn(conn, conversation_id, event, now, phase=states.ACTIVE, step=states.START)
+            turn_id = _new_turn(
+                conn, conversation_id, event, now, opened, phase=states.ACTIVE, step=states.START
+            )
         else:
             turn_id = waiting.id
             _activate(conn, turn_id, now)
         _insert_message(conn, event, conversation_id, turn_id, text, now, queued=False)
         return result
     if waiting is None:
-        turn_id = _new_turn(conn, conversation_id, event, now, phase=states.WAITING, step=states.INBOX)
+        turn_id = _new_turn(
+            conn, conversation_id, event, now, opened, phase=states.WAITING, step=states.INBOX
+        )
     else:
         turn_id = waiting.id
         conn.execute(
@@ -276,9 +295,17 @@ def new_turn_values(
 
 
 def _new_turn(
-    conn: Connection, conversation_id: int, event: InboundEvent, now: float, *, phase: str, step: str
+    conn: Connection,
+    conversation_id: int,
+    event: InboundEvent,
+    now: float,
+    preferences_json: str,
+    *,
+    phase: str,
+    step: str,
 ) -> int:
     values = new_turn_values(conversation_id, event.user_id, now, phase=phase, step=step)
+    values["preferences_json"] = preferences_json
     row = conn.execute(_INSERT_TURN, values).first()
     assert row is not None
     return int(row[0])

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.slack import messages as text
-from bot.turns import ephemerals, states
+from bot.turns import outbox, states
 from bot.turns.intake import new_turn_values
 
 RETRYABLE = (states.FAILED, states.EXPIRED)
@@ -60,6 +60,7 @@ def _request(
                 Turn.submit_text,
                 Turn.stop_state,
                 Turn.texts_purged_at,
+                Turn.preferences_json,
             )
             .join(Conversation, Conversation.id == Turn.conversation_id)
             .where(Turn.id == turn_id, Conversation.team_id == team_id, Conversation.channel_id == channel_id)
@@ -83,7 +84,7 @@ def _request(
             )
         ).first()
         if open_turn is not None:
-            ephemerals.queue(
+            outbox.queue(
                 conn,
                 team_id=team_id,
                 enterprise_id=failed.enterprise_id,
@@ -95,7 +96,10 @@ def _request(
             )
             return RetryRecorded.BUSY
         values = new_turn_values(failed.conversation_id, user_id, now, phase=states.ACTIVE, step=states.START)
-        values.update(submit_text=failed.submit_text, retry_of=turn_id)
+        # The same request again, with the channel's choices it was made with.
+        values.update(
+            submit_text=failed.submit_text, retry_of=turn_id, preferences_json=failed.preferences_json
+        )
         new_id = conn.execute(insert(Turn).values(**values).returning(Turn.id)).scalar_one()
         conn.execute(update(InboundMessage).where(InboundMessage.turn_id == turn_id).values(turn_id=new_id))
     return RetryRecorded.REQUESTED

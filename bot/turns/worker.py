@@ -24,7 +24,7 @@ from bot.slack import messages as text
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
 from bot.slack.gateway import SlackGateway
 from bot.tenancy import roomiest
-from bot.turns import backlog, ephemerals, feedback, native, retention, states, stop
+from bot.turns import backlog, feedback, native, outbox, retention, states, stop
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView, load
@@ -54,7 +54,7 @@ MAX_ERROR_PAUSE = 10.0
 DATABASE = "database"
 BUG = "bug"
 RETENTION = "retention"
-EPHEMERALS_IDLE_SECONDS = 0.5  # how often to look for messages only one person sees, when there are none
+OUTBOX_IDLE_SECONDS = 0.5  # how often to look for queued messages, when there are none
 
 
 class Worker:
@@ -81,7 +81,7 @@ class Worker:
         watch = threading.Thread(target=self._watch_backlog, name="backlog-watch", daemon=True)
         watch.start()
         self._pool.append(watch)
-        hints = threading.Thread(target=self._send_ephemerals, name="ephemerals", daemon=True)
+        hints = threading.Thread(target=self._send_outbox, name="outbox", daemon=True)
         hints.start()
         self._pool.append(hints)
         if self.rt.settings.retention_days > 0:  # 0 keeps the texts: nothing to purge, ever
@@ -207,9 +207,9 @@ class Worker:
             except Exception as exc:
                 self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
 
-    def _send_ephemerals(self) -> None:
-        """Messages only one person sees, queued by the listener (see `ephemerals`): sent as they come;
-        and feedback presses, checked as they come (see `feedback`)."""
+    def _send_outbox(self) -> None:
+        """Messages queued by the listener (see `outbox`): sent as they come; and feedback presses,
+        checked as they come (see `feedback`)."""
         tenancy = self.rt.tenancy
 
         def clients(team: str, enterprise: str | None) -> SlackGateway | None:
@@ -218,13 +218,13 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 now = self.rt.clock()
-                sent = ephemerals.send_next(self.rt.engine, clients, now)
+                sent = outbox.send_next(self.rt.engine, clients, now)
                 sent = feedback.check_next(self.rt.engine, self.rt, now) or sent
             except Exception as exc:
                 self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
                 sent = False
             if not sent:
-                self._stopping.wait(EPHEMERALS_IDLE_SECONDS / self.rt.settings.time_scale)
+                self._stopping.wait(OUTBOX_IDLE_SECONDS / self.rt.settings.time_scale)
 
     def _purge_periodically(self) -> None:
         """Every few minutes, the texts of turns that ended RETENTION_DAYS ago go (see `retention`)."""

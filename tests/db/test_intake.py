@@ -5,12 +5,17 @@ import threading
 import pytest
 from sqlalchemy import Engine, func, select, update
 
+from bot.config import Settings
 from bot.db.models import Conversation, InboundMessage, Turn
 from bot.turns import intake, states
 from bot.turns.intake import InboundEvent, IntakePolicy, Recorded, parse_agent
 
-QUEUE = IntakePolicy(default_agent="claude", busy_policy="queue")
-INTERRUPT = IntakePolicy(default_agent="claude", busy_policy="interrupt")
+QUEUE = IntakePolicy.of(
+    Settings(slack_bot_token="", slack_signing_secret="", blocks_api_key="", busy_policy="queue")
+)
+INTERRUPT = IntakePolicy.of(
+    Settings(slack_bot_token="", slack_signing_secret="", blocks_api_key="", busy_policy="interrupt")
+)
 
 
 def event(

@@ -6,12 +6,15 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from bot.blocks.budget import Budget, BudgetPolicy
+from bot.config import Settings
 from bot.db.models import RateBudget, Turn
 from bot.turns import intake, states
 from bot.turns.intake import InboundEvent, IntakePolicy
 from bot.turns.lease import Backlog, LeaseLost, blocks_backlog, claim_next
 
-POLICY = IntakePolicy(default_agent="claude", busy_policy="queue")
+POLICY = IntakePolicy.of(
+    Settings(slack_bot_token="", slack_signing_secret="", blocks_api_key="", busy_policy="queue")
+)
 PLENTY = BudgetPolicy(capacity=10_000, refill_per_second=10_000, poll_reserve=0)
 
 

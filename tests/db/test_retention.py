@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.blocks.budget import Budget, BudgetPolicy
 from bot.blocks.client import BlocksClient
+from bot.config import Settings
 from bot.db.models import Base, InboundMessage, JobLease, Turn
 from bot.demo import demo_settings
 from bot.slack.gateway import SlackGateway
@@ -28,7 +29,9 @@ from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, IntakePolicy, SlackFile
 from bot.turns.worker import Worker
 
-POLICY = IntakePolicy(default_agent="claude", busy_policy="queue")
+POLICY = IntakePolicy.of(
+    Settings(slack_bot_token="", slack_signing_secret="", blocks_api_key="", busy_policy="queue")
+)
 DAY = retention.DAY_SECONDS
 NOW = 1_000 * DAY
 THIRTY_DAYS = 30 * DAY
