@@ -56,6 +56,9 @@ class Conversation(Base):
     blocks_key_hash: Mapped[str | None] = mapped_column(String(64))
     # `processing` while the bot has Slack show the thread's agent session as working (turns/native.py).
     agent_status: Mapped[str | None] = mapped_column(String(16))
+    # A DM thread is titled with its Blocks session's title once known (none | setting | set).
+    title: Mapped[str | None] = mapped_column(Text)
+    title_state: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -288,6 +291,8 @@ class OutboxMessage(Base):
     channel_id: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str | None] = mapped_column(String(32))
     user_id: Mapped[str | None] = mapped_column(String(32))
+    # message: `text` is what is posted; prompts: `text` is the JSON of a DM's suggested prompts.
+    kind: Mapped[str] = mapped_column(String(16), default="message", server_default="message")
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
     claimed_until: Mapped[float | None] = mapped_column(Float)
@@ -517,3 +522,26 @@ class PreferenceChange(Base):
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     changed_at: Mapped[float] = mapped_column(Float)
+
+
+class HomeRefresh(Base):
+    """A person's App Home to draw again (`due_at`), because one of their turns changed state: the worker
+    publishes it at most once every few seconds per person (Slack's limit for `views.publish`)."""
+
+    __tablename__ = "home_refreshes"
+    __table_args__ = (
+        Index(
+            "ix_home_refreshes_due",
+            "due_at",
+            sqlite_where=text("due_at IS NOT NULL"),
+            postgresql_where=text("due_at IS NOT NULL"),
+        ),
+    )
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[float | None] = mapped_column(Float)
+    claimed_until: Mapped[float | None] = mapped_column(Float)
+    published_at: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
