@@ -35,16 +35,20 @@ class Change:
 
 def channel_row(conn: Connection, team_id: str, channel_id: str) -> Row:
     found = conn.execute(
-        select(ChannelPreferences).where(
+        select(*(getattr(ChannelPreferences, name) for name in NAMES)).where(
             ChannelPreferences.team_id == team_id, ChannelPreferences.channel_id == channel_id
         )
     ).first()
-    return _choices(found[0] if found else None)
+    return _choices(found)
 
 
 def workspace_row(conn: Connection, team_id: str) -> Row:
-    found = conn.execute(select(WorkspacePreferences).where(WorkspacePreferences.team_id == team_id)).first()
-    return _choices(found[0] if found else None)
+    found = conn.execute(
+        select(*(getattr(WorkspacePreferences, name) for name in NAMES)).where(
+            WorkspacePreferences.team_id == team_id
+        )
+    ).first()
+    return _choices(found)
 
 
 def for_channel(conn: Connection, team_id: str, channel_id: str, defaults: Mapping[str, str]) -> Resolved:
@@ -124,8 +128,13 @@ def save_workspace(
 ) -> list[Change]:
     """Set a workspace's defaults (None or "": the deployment's), and its workspace-only settings when
     given; the changes, recorded."""
-    found = conn.execute(select(WorkspacePreferences).where(WorkspacePreferences.team_id == team_id)).first()
-    row = found[0] if found else None
+    row = conn.execute(
+        select(
+            *(getattr(WorkspacePreferences, name) for name in NAMES),
+            WorkspacePreferences.members_may_configure,
+            WorkspacePreferences.suggested_prompts_json,
+        ).where(WorkspacePreferences.team_id == team_id)
+    ).first()
     before: Row = _choices(row)
     before[MEMBERS_MAY_CONFIGURE] = "on" if row is not None and row.members_may_configure else "off"
     before[SUGGESTED_PROMPTS] = row.suggested_prompts_json if row is not None else None
@@ -188,6 +197,7 @@ def _record(
 
 
 def _choices(row: Any) -> Row:
+    """The choices of a row read with their columns (None: no row, every choice inherited)."""
     return {name: getattr(row, name) if row is not None else None for name in NAMES}
 
 

@@ -2,7 +2,9 @@
 
 A person's message in a channel where the bot is a member reaches the app twice when it mentions the
 bot (`app_mention` and `message`, with different event ids), and Slack retries a delivery that failed or
-took over 3 seconds, with `X-Slack-Retry-Num`: `deliver_message` can do all of that.
+took over 3 seconds, with `X-Slack-Retry-Num`: `deliver_message` can do all of that. A slash command
+(`command`) and an interaction such as a view submission (`interaction`) arrive as Slack sends them: a
+signed form, the command's fields or one `payload` field of JSON.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from slack_sdk.signature import SignatureVerifier
@@ -115,6 +118,51 @@ class EventSender:
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
+        started = time.perf_counter()
+        response = self.http.post(self.url, content=body, headers=headers)
+        return Delivery(response.status_code, time.perf_counter() - started, response.text)
+
+    def command(
+        self,
+        command: str,
+        text: str,
+        *,
+        user: str,
+        channel: str,
+        trigger_id: str,
+        team_id: str = TEAM_ID,
+        enterprise_id: str = "",
+    ) -> Delivery:
+        """Someone types `command text` in `channel`: Slack's form, as its docs list the fields."""
+        fields = {
+            "token": "verification-token-unused",
+            "team_id": team_id,
+            "team_domain": team_id.lower(),
+            "enterprise_id": enterprise_id,
+            "channel_id": channel,
+            "channel_name": channel.lower(),
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "A0SIM",
+            "is_enterprise_install": "false",
+            "response_url": "https://hooks.slack.com/commands/T0SIM/1/unused",
+            "trigger_id": trigger_id,
+        }
+        return self._form(urlencode(fields))
+
+    def interaction(self, payload: dict[str, Any]) -> Delivery:
+        """A button press or a view submission: one `payload` field of JSON."""
+        return self._form(urlencode({"payload": json.dumps(payload)}))
+
+    def _form(self, body: str) -> Delivery:
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": str(self.verifier.generate_signature(timestamp=stamp, body=body)),
+        }
         started = time.perf_counter()
         response = self.http.post(self.url, content=body, headers=headers)
         return Delivery(response.status_code, time.perf_counter() - started, response.text)
