@@ -155,7 +155,7 @@ def announcement(user_id: str, changes: Sequence[Change], after: Resolved) -> st
     """What the channel reads after a change of its settings: who, and each setting now."""
     parts = [
         f"*{BY_NAME[c.name].label}*: {shown(c.name, after[c.name])}"
-        + ("" if c.new is not None else f" (default, {FROM[after.sources[c.name]]})")
+        + ("" if c.new is not None else f" ({FROM[after.sources[c.name]]})")
         for c in changes
         if c.name in BY_NAME
     ]
