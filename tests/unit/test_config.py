@@ -55,6 +55,8 @@ def test_the_signing_secret_is_needed_only_over_http() -> None:
         ("SLACK_API_URL", "slack.com"),
         ("BLOCKS_AGENT", "gpt"),
         ("BUSY_POLICY", "drop"),
+        ("REPLY_MODE", "some"),
+        ("ANSWERS", "short"),
         ("TURN_DEADLINE_MINUTES", "soon"),
         ("PRIVATE_SESSIONS", "maybe"),
         ("DATABASE_URL", "mysql://x"),
@@ -86,6 +88,8 @@ def test_ephemeral_disk_is_detected() -> None:
 def test_knobs() -> None:
     s = settings(
         BUSY_POLICY="interrupt",
+        REPLY_MODE="Mentions",
+        ANSWERS="summary",
         PRIVATE_SESSIONS="yes",
         ALLOW_EXTERNAL_USERS="1",
         TURN_DEADLINE_MINUTES="5",
@@ -96,6 +100,7 @@ def test_knobs() -> None:
     assert s.busy_policy == "interrupt" and s.private_sessions and s.allow_external_users
     assert s.turn_deadline_seconds == 300 and s.turn_horizon_seconds == 7200
     assert s.blocks_agent == "codex" and s.port == 8080
+    assert s.reply_mode == "mentions" and s.answers == "summary"
 
 
 def test_time_scale_compresses_policy_durations_and_the_rate_minute() -> None:
