@@ -91,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit.add_argument("--team", help="only this workspace (T…), or every workspace of an organization (E…)")
     audit.add_argument("--since", metavar="DURATION", help="only turns requested this recently: 90m, 36h, 7d")
     audit.add_argument("--format", choices=["table", "csv"], default="table", help="default: table")
+    audit.add_argument(
+        "--settings", action="store_true", help="who changed which setting of a channel or workspace, instead"
+    )
     args = parser.parse_args(argv)
 
     if args.command in SERVICE_COMMANDS:
@@ -112,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "audit":
         from bot.audit import run_audit
 
-        return run_audit(team=args.team, since=args.since, output_format=args.format)
+        return run_audit(team=args.team, since=args.since, output_format=args.format, settings=args.settings)
     if args.command == "doctor":
         from bot.doctor import run_doctor
 

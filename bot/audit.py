@@ -1,4 +1,5 @@
-"""`blocks-slack audit [--team T] [--since 7d] [--format csv|table]`: who asked the agent, never what.
+"""`blocks-slack audit [--team T] [--since 7d] [--format csv|table] [--settings]`: who asked the agent,
+never what; with `--settings`, who changed which setting of a channel or workspace (`/blocks`, App Home).
 
 One line per turn, oldest request first: who asked, in which workspace and channel, which agent, which
 Blocks key (by its label), when it was requested and finished (ISO-8601 UTC), its outcome (a turn in
@@ -21,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from bot.blocks.keys import key_label
-from bot.db.models import Conversation, Feedback, Turn
+from bot.db.models import Conversation, Feedback, PreferenceChange, Turn
 from bot.workspaces_cli import OperatorError, fail, open_database, parse_workspace, table_row
 
 CSV_HEADER = (
@@ -138,10 +139,65 @@ def _fields(row: Sequence[Any]) -> tuple[str, ...]:
     )
 
 
-def write_csv(rows: Iterable[tuple[str, ...]], out: Any) -> None:
+def write_csv(rows: Iterable[tuple[str, ...]], out: Any, header: Sequence[str] = CSV_HEADER) -> None:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
+    writer.writerow(header)
     writer.writerows(rows)
+
+
+SETTINGS_HEADER = ("changed_at", "team_id", "channel_id", "changed_by", "setting", "old_value", "new_value")
+SETTINGS_COLUMNS = (
+    ("CHANGED", 20),
+    ("TEAM", 11),
+    ("WHERE", 11),
+    ("USER", 11),
+    ("SETTING", 21),
+    ("FROM", 14),
+    ("TO", 20),
+)
+
+
+def settings_rows(
+    engine: Engine, *, team: str | None = None, since_seconds: float | None = None, now: float | None = None
+) -> Iterator[tuple[str, ...]]:
+    """Every change of a channel's or a workspace's settings, oldest first (an empty channel: the
+    workspace's defaults; an empty value: back to the default)."""
+    query = select(
+        PreferenceChange.changed_at,
+        PreferenceChange.team_id,
+        PreferenceChange.channel_id,
+        PreferenceChange.user_id,
+        PreferenceChange.name,
+        PreferenceChange.old_value,
+        PreferenceChange.new_value,
+    ).order_by(PreferenceChange.changed_at, PreferenceChange.id)
+    if team is not None:
+        workspace = parse_workspace(team, "--team")
+        if workspace.team_id is None:
+            teams = select(Conversation.team_id).where(Conversation.enterprise_id == workspace.enterprise_id)
+            query = query.where(PreferenceChange.team_id.in_(teams))
+        else:
+            query = query.where(PreferenceChange.team_id == workspace.team_id)
+    if since_seconds is not None:
+        query = query.where(
+            PreferenceChange.changed_at >= (time.time() if now is None else now) - since_seconds
+        )
+    with engine.connect() as conn:
+        for changed_at, team_id, channel, user, name, old, new in conn.execute(query):
+            yield (iso(changed_at), team_id, channel or "", user, name, old or "", new or "")
+
+
+def settings_lines(rows: Iterable[tuple[str, ...]]) -> Iterator[str]:
+    widths = [width for _, width in SETTINGS_COLUMNS]
+    yield table_row([name for name, _ in SETTINGS_COLUMNS], widths)
+    empty = True
+    for changed, team_id, channel, user, name, old, new in rows:
+        empty = False
+        yield table_row(
+            (changed, team_id, channel or "workspace", user, name, old or "default", new or "default"), widths
+        )
+    if empty:
+        yield "(no changes)"
 
 
 def table_lines(rows: Iterable[tuple[str, ...]]) -> Iterator[str]:
@@ -161,6 +217,7 @@ def run_audit(
     team: str | None = None,
     since: str | None = None,
     output_format: str = "table",
+    settings: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> int:
     env = os.environ if environ is None else environ
@@ -170,12 +227,20 @@ def run_audit(
             parse_workspace(team, "--team")  # refused before the database is opened
         engine = open_database(env)
         try:
-            rows = audit_rows(engine, team=team, since_seconds=since_seconds)
-            if output_format == "csv":
-                write_csv(rows, sys.stdout)
+            if settings:
+                changes = settings_rows(engine, team=team, since_seconds=since_seconds)
+                if output_format == "csv":
+                    write_csv(changes, sys.stdout, SETTINGS_HEADER)
+                else:
+                    for line in settings_lines(changes):
+                        print(line)
             else:
-                for line in table_lines(rows):
-                    print(line)
+                rows = audit_rows(engine, team=team, since_seconds=since_seconds)
+                if output_format == "csv":
+                    write_csv(rows, sys.stdout)
+                else:
+                    for line in table_lines(rows):
+                        print(line)
             sys.stdout.flush()
         finally:
             engine.dispose()

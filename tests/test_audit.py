@@ -22,6 +22,7 @@ from bot.audit import CSV_HEADER, TABLE_WIDTH, parse_since
 from bot.blocks.keys import key_hash, key_label
 from bot.config import Settings
 from bot.db.models import Conversation, Turn
+from bot.preferences.store import save_channel, save_workspace
 from bot.turns import intake, states
 from bot.turns.intake import InboundEvent, IntakePolicy, Recorded
 from bot.workspaces_cli import OperatorError
@@ -269,3 +270,35 @@ def test_audit_through_python_dash_m(history: Engine, database_url: str) -> None
     lines = result.stdout.splitlines()
     assert lines[0] == ",".join(CSV_HEADER) and len(lines) == 5
     assert not any(secret in result.stdout for secret in SECRETS)
+
+
+def test_settings_shows_who_changed_which_setting_oldest_first(
+    audit: list[str], history: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with history.begin() as conn:
+        save_channel(
+            conn,
+            team_id="T0ACME",
+            channel_id="C0ONE",
+            user_id="U0DANA",
+            values={"agent": "codex"},
+            now=NOW - HOUR,
+        )
+        save_channel(
+            conn, team_id="T0ACME", channel_id="C0ONE", user_id="U0ERIN", values={"agent": None}, now=NOW
+        )
+        save_workspace(conn, team_id="T0OTHER", user_id="U0FRED", values={"answers": "summary"}, now=NOW)
+    status, out, _ = run(audit, capsys, "--settings", "--team", "T0ACME")
+    lines = out.splitlines()
+    assert status == 0 and lines[0].split() == ["CHANGED", "TEAM", "WHERE", "USER", "SETTING", "FROM", "TO"]
+    assert [line.split()[1:] for line in lines[1:]] == [
+        ["T0ACME", "C0ONE", "U0DANA", "agent", "default", "codex"],
+        ["T0ACME", "C0ONE", "U0ERIN", "agent", "codex", "default"],
+    ]
+    assert all(len(line) <= TABLE_WIDTH for line in lines)
+    _, out, _ = run(audit, capsys, "--settings", "--format", "csv", "--since", "30m")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["team_id"], r["channel_id"], r["setting"], r["new_value"]) for r in rows] == [
+        ("T0ACME", "C0ONE", "agent", ""),
+        ("T0OTHER", "", "answers", "summary"),
+    ]
