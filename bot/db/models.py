@@ -471,7 +471,18 @@ class WorkspaceKey(Base):
     added_at: Mapped[float] = mapped_column(Float)
 
 
-class ChannelPreferences(Base):
+class _Choices:
+    """The choices of `bot.preferences.values`, one column each (None: inherited)."""
+
+    agent: Mapped[str | None] = mapped_column(String(32))
+    reply_mode: Mapped[str | None] = mapped_column(String(16))
+    busy_policy: Mapped[str | None] = mapped_column(String(16))
+    answers: Mapped[str | None] = mapped_column(String(16))
+    private_sessions: Mapped[str | None] = mapped_column(String(16))
+    continue_threads: Mapped[str | None] = mapped_column(String(16))
+
+
+class ChannelPreferences(_Choices, Base):
     """What a channel chose with `/blocks` (see `bot.preferences`): each value, or None to inherit the
     workspace's, then the deployment's."""
 
@@ -479,28 +490,16 @@ class ChannelPreferences(Base):
 
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    agent: Mapped[str | None] = mapped_column(String(32))
-    reply_mode: Mapped[str | None] = mapped_column(String(16))
-    busy_policy: Mapped[str | None] = mapped_column(String(16))
-    answers: Mapped[str | None] = mapped_column(String(16))
-    private_sessions: Mapped[str | None] = mapped_column(String(16))
-    continue_threads: Mapped[str | None] = mapped_column(String(16))
     updated_by: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[float] = mapped_column(Float)
 
 
-class WorkspacePreferences(Base):
+class WorkspacePreferences(_Choices, Base):
     """A workspace's defaults, set by its admins from App Home, and its workspace-only settings."""
 
     __tablename__ = "workspace_preferences"
 
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    agent: Mapped[str | None] = mapped_column(String(32))
-    reply_mode: Mapped[str | None] = mapped_column(String(16))
-    busy_policy: Mapped[str | None] = mapped_column(String(16))
-    answers: Mapped[str | None] = mapped_column(String(16))
-    private_sessions: Mapped[str | None] = mapped_column(String(16))
-    continue_threads: Mapped[str | None] = mapped_column(String(16))
     # Every member of a channel may change its settings (else only admins).
     members_may_configure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     suggested_prompts_json: Mapped[str | None] = mapped_column(Text)  # [{title, message}] for new DMs
