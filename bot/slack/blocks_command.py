@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import metrics
 from bot.db.engine import reading
+from bot.failpoints import failpoint
 from bot.preferences import store, views
 from bot.preferences.values import CHOICES, resolve
 from bot.slack.gateway import SlackGateway
@@ -113,6 +114,7 @@ class BlocksCommand:
                 errors={CHOICES[0].name: "Not saved (the database is away): try again."},
             )
             return
+        failpoint("after_settings_saved")  # before Slack hears back: the channel must still be told
         logger.info("settings of %s/%s changed by %s: %s", team, channel, user, [c.name for c in changes])
         ack()
 

@@ -17,6 +17,7 @@ from bot.preferences import views
 from bot.sim.slack import BOT_USER_ID, TEAM_ID, StubMessage
 from bot.slack import messages
 from bot.slack.blocks_command import HELP, ONLY_ADMINS
+from tests import settings_forms as forms
 from tests.conftest import CHANNEL, Rig
 
 MENTION = f"<@{BOT_USER_ID}>"
@@ -25,56 +26,15 @@ OTHER_CHANNEL = "C0OTHER"
 
 
 def slash(rig: Rig, user: str, text: str = "", *, channel: str = CHANNEL, trigger: str | None = None) -> str:
-    """`user` types `/blocks text`; the ephemeral answer in the acknowledgement ("" when none)."""
-    started = time.monotonic()
-    delivery = rig.sender.command(
-        "/blocks", text, user=user, channel=channel, trigger_id=trigger or rig.slack.new_trigger()
-    )
-    assert delivery.status == 200, delivery.body
-    assert time.monotonic() - started < 3.0, "answered within Slack's 3 seconds"
-    # Bolt answers a text alone as plain text (Slack shows it only to who typed the command).
-    return delivery.body
+    return forms.slash(rig.sender, rig.slack, user, text, channel=channel, trigger=trigger)
 
 
 def submit(rig: Rig, user: str, choices: dict[str, str], *, custom_agent: str = "") -> dict[str, Any] | None:
-    """`user` picks `choices` (name → option value, "inherit" for the default) in the last modal and
-    saves; the bot's answer (None: the modal closed)."""
-    modal = rig.slack.opened_views[-1]
-    values: dict[str, Any] = {}
-    for block in modal["blocks"]:
-        name = block.get("block_id")
-        if block.get("type") != "input" or name == views.CUSTOM_AGENT_BLOCK:
-            continue
-        element = block["element"]
-        picked = choices.get(name, element["initial_option"]["value"])
-        option = next(o for o in element["options"] if o["value"] == picked)
-        values[name] = {views.SELECT: {"type": "static_select", "selected_option": option}}
-    values[views.CUSTOM_AGENT_BLOCK] = {
-        views.CUSTOM_AGENT_INPUT: {"type": "plain_text_input", "value": custom_agent or None}
-    }
-    payload = {
-        "type": "view_submission",
-        "team": {"id": TEAM_ID, "domain": "t0001"},
-        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
-        "api_app_id": "A0SIM",
-        "trigger_id": rig.slack.new_trigger(),
-        "enterprise": None,
-        "is_enterprise_install": False,
-        "view": {**modal, "team_id": TEAM_ID, "state": {"values": values}},
-    }
-    started = time.monotonic()
-    delivery = rig.sender.interaction(payload)
-    assert delivery.status == 200, delivery.body
-    assert time.monotonic() - started < 3.0, "answered within Slack's 3 seconds"
-    return json.loads(delivery.body) if delivery.body else None
+    return forms.submit(rig.sender, rig.slack, user, choices, custom_agent=custom_agent)
 
 
 def announcements(rig: Rig, channel: str = CHANNEL) -> list[str]:
-    return [
-        c["params"]["text"]
-        for c in rig.slack.calls_to("chat.postMessage")
-        if c["params"].get("channel") == channel and not c["params"].get("thread_ts")
-    ]
+    return forms.announcements(rig.slack, channel)
 
 
 def agent_of(rig: Rig, message: StubMessage) -> str:

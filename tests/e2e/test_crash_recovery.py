@@ -19,6 +19,7 @@ from bot.sim.events import EventSender
 from bot.sim.process import BotProcess
 from bot.sim.slack import StubMessage
 from bot.slack import controls, messages
+from tests import settings_forms as forms
 from tests.conftest import CHANNEL, SIGNING_SECRET
 from tests.e2e.processes import MENTION, CrashRig, assert_workspaces_kept_apart, team_channel
 from tests.presses import press, with_button
@@ -192,3 +193,24 @@ def test_killed_right_after_a_send_now_press_is_recorded_the_replies_still_go(cr
     crash_rig.wait(lambda: reply.reactions.get(messages.DONE), what="the reply answered after restart")
     placeholder = next(m for m in crash_rig.slack.thread(CHANNEL, question.ts) if m.is_bot)
     assert "<@UBOB> sent the queued replies now" in placeholder.markdown
+
+
+def test_killed_right_after_a_settings_change_is_saved_the_channel_is_still_told(crash_rig: CrashRig) -> None:
+    """The change and its notice are saved in one transaction before Slack hears back: after a crash the
+    next process posts the notice, once, and the next thread uses the new agent."""
+    crash_rig.slack.admins.add("UADMIN")
+    bot = crash_rig.start("after_settings_saved")
+    sender = EventSender(bot.url, SIGNING_SECRET)
+    assert forms.slash(sender, crash_rig.slack, "UADMIN") == ""
+    with contextlib.suppress(httpx.HTTPError):  # the bot dies before it answers
+        sender.interaction(forms.submission(crash_rig.slack, "UADMIN", {"agent": "gemini"}))
+    sender.close()
+    bot.process.wait(timeout=30)
+    assert bot.process.returncode == -signal.SIGKILL, "the submission did not reach its failpoint"
+
+    restarted = crash_rig.start()
+    crash_rig.wait(lambda: forms.announcements(crash_rig.slack), what="the notice after restart")
+    question = crash_rig.say(restarted, "UALICE", f"{MENTION} which agent are you?")
+    crash_rig.wait(lambda: question.reactions.get(messages.DONE), what="the answer")
+    assert len(forms.announcements(crash_rig.slack)) == 1
+    assert "**gemini** here" in crash_rig.slack.thread(CHANNEL, question.ts)[-1].markdown
