@@ -34,6 +34,7 @@ from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.preferences.values import deployment_defaults
+from bot.slack.agent_dm import AgentDms
 from bot.slack.app import create_app
 from bot.slack.blocks_command import BlocksCommand
 from bot.slack.events import MessageChange
@@ -179,6 +180,7 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
                 includes=includes,
             ),
             includes=includes,
+            direct_messages=AgentDms(quick_engine, includes=includes),
             oauth_settings=oauth_settings,
             remove_workspace=(
                 partial(remove_workspace, quick_engine, tenancy.store)

@@ -17,6 +17,8 @@ import yaml
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 
+from bot.slack.agent_dm import DEFAULT_PROMPTS
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_SCHEMAS = ROOT.parent / "shared" / "slack-manifest-schema"
 SCHEMAS = Path(os.environ.get("BLOCKS_SLACK_MANIFEST_SCHEMA") or SHARED_SCHEMAS)
@@ -61,3 +63,15 @@ def test_manifest_subscribes_to_what_the_bot_handles() -> None:
     scopes = set(data["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "reactions:write", "users:read", "im:history"} <= scopes
     assert data["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")
+
+
+def test_manifest_enables_agent_messaging_with_the_bots_default_prompts() -> None:
+    """The DM is Slack's agent messaging experience (`agent_view`, not the legacy `assistant_view`); its
+    prompts are those the bot sets by default, so a workspace whose Slack refuses the call sees the same."""
+    data = manifest()
+    features = data["features"]
+    assert "assistant_view" not in features
+    assert features["agent_view"]["suggested_prompts"] == list(DEFAULT_PROMPTS)
+    assert len(features["agent_view"]["agent_description"]) <= 300
+    assert "assistant:write" in data["oauth_config"]["scopes"]["bot"]  # setSuggestedPrompts, setTitle
+    assert "app_home_opened" in data["settings"]["event_subscriptions"]["bot_events"]  # the DM opened

@@ -27,7 +27,7 @@ from bot.blocks.errors import (
 from bot.blocks.links import final_message_url, rebase, thread_messages_url
 from bot.storable import storable, storable_tree
 
-__all__ = ["BlocksClient", "KeyCheck", "Message", "SubmittedTurn", "ThreadSnapshot"]
+__all__ = ["BlocksClient", "KeyCheck", "Message", "SessionRead", "SubmittedTurn", "ThreadSnapshot"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,15 @@ class SubmittedTurn:
     thread_id: str
     final_message_url: str
     session_url: str | None = None
+    title: str | None = None  # a create's: the session's title, when Blocks has made one yet
+
+
+@dataclass(frozen=True)
+class SessionRead:
+    """What one read of a session says that a turn uses: its pull requests' addresses and its title."""
+
+    pull_requests: list[str]
+    title: str | None = None
 
 
 KeyVerdict = Literal["accepted", "rejected", "rate_limited", "unreachable", "unexpected"]
@@ -156,6 +165,7 @@ class BlocksClient:
             session_url=data.get("session_html_url")
             if isinstance(data.get("session_html_url"), str)
             else None,
+            title=_optional_text(data, "title"),
         )
 
     def send_message(self, *, session_id: str, message: str) -> SubmittedTurn:
@@ -219,9 +229,9 @@ class BlocksClient:
 
     # -- the key ------------------------------------------------------------------------------------
 
-    def session_pull_requests(self, *, session_id: str) -> list[str]:
-        """The addresses in the session's `pull_requests` (Blocks lists strings, ids or `{url, status}`
-        objects; an id alone links nowhere and is left out). One request."""
+    def read_session(self, *, session_id: str) -> SessionRead:
+        """The session's pull requests (Blocks lists strings, ids or `{url, status}` objects; an id alone
+        links nowhere and is left out) and its title. One request."""
         data = self._request("GET", f"/rest/v1/sessions/{session_id}")
         listed = data.get("pull_requests") if isinstance(data, dict) else None
         found = []
@@ -229,7 +239,7 @@ class BlocksClient:
             url = item.get("url") if isinstance(item, dict) else item
             if isinstance(url, str):
                 found.append(url)
-        return found
+        return SessionRead(found, _optional_text(data, "title") if isinstance(data, dict) else None)
 
     def check_key(self) -> KeyCheck:
         """Whether Blocks accepts this client's key, at the cost of one request (one GET, never retried).
@@ -341,6 +351,11 @@ def _required(data: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise BlocksError(f"Blocks response lacks {key!r}")
     return value
+
+
+def _optional_text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _items(data: dict[str, Any]) -> list[Message]:

@@ -17,7 +17,9 @@ message, then the answer as an assistant message plus the identical final messag
 seconds. Directives in the user's text change one turn: `#delay=SECONDS`, `#long=CHARACTERS` (a long markdown
 answer with a code block), `#never` (never finishes), `#empty` (an empty answer), `#fail=auth` (the
 agent's authentication failure notice instead of an answer), `#pr` (the agent views a pull request in a
-tool call and opens another, named in its answer).
+tool call and opens another, named in its answer). A session's title is made from its first request (a
+few of its words, as Blocks generates a short one), and is in the create's answer; with `#untitled` in the
+request it is not yet, only in a later read of the session (whether Blocks has it at once is not known).
 
 Control endpoints (not rate limited, no auth) under `/_sim/`: `GET state`, `GET log`, `POST faults`,
 `POST config`, `POST reset`. A fault answers matching requests with a status, either before doing the work
@@ -122,6 +124,8 @@ class _Session:
     threads: list[str] = field(default_factory=list)
     workspace: str = "default"  # the Blocks workspace of the key that created it
     pull_requests: list[Any] = field(default_factory=list)  # strings, ids or {url, status}, as Blocks has
+    title: str | None = None
+    later_title: str | None = None  # `#untitled`: the title a later read of the session has
 
 
 # What Blocks answers when the agent's provider refuses its credentials (see blocks/failure_notice.py).
@@ -134,6 +138,25 @@ OPENED_PR = "https://github.com/acme/widgets/pull/42"
 VIEWED_PR = "https://github.com/acme/widgets/pull/17"
 SESSION_PR = "https://github.com/acme/widgets/pull/43"  # only in the session's pull_requests
 STOPPED_LINE = "Stopped. The fix in src/cli.py is edited but not committed; nothing was pushed."
+
+
+# The lines the bot puts around what people wrote (bot/turns/compose.py): not what a title is made of.
+_FRAMING = re.compile(
+    r"^(Slack message from @.*:|From @.*:|\d+ Slack messages, sent while you were busy.*"
+    r"|Earlier messages in this Slack thread.*|@\S+: .*|\(\d+ earlier messages? in this thread.*)$"
+)
+TITLE_WORDS = 6
+
+
+def session_title(request: str) -> str:
+    """A short title made from a request, as Blocks generates one ("Octopus fun fact"): its first words,
+    without the bot's framing, the simulator's directives or a leading `/agent`."""
+    lines = [line for line in request.splitlines() if line.strip() and not _FRAMING.match(line.strip())]
+    words = [word for word in " ".join(lines).split() if not word.startswith("#")]
+    if words and words[0].startswith("/"):
+        words = words[1:]
+    title = " ".join(words[:TITLE_WORDS]).rstrip(".,;:!?")
+    return title[:1].upper() + title[1:] if title else "New session"
 
 
 def default_answer(agent: str, text: str) -> str:
@@ -286,6 +309,10 @@ class BlocksSimulator:
         if body.get("agent_name") and agent not in CORE_AGENTS:
             return self._invalid(f"Unknown agent_name: {agent}")
         session = _Session(str(uuid.uuid4()), agent, bool(body.get("is_private")), now, workspace=workspace)
+        if "#untitled" in body["message"]:
+            session.later_title = session_title(body["message"])
+        else:
+            session.title = session_title(body["message"])
         self.sessions[session.id] = session
         thread = self._start_thread(session, body["message"], now)
         return 200, self._session_json(session, thread)
@@ -312,6 +339,7 @@ class BlocksSimulator:
         session = self.sessions.get(session_id)
         if session is None:
             return 404, {"error": "Session not found", "code": "NOT_FOUND"}
+        session.title = session.title or session.later_title
         return 200, self._session_json(session, None)
 
     def _list(
@@ -435,7 +463,7 @@ class BlocksSimulator:
         )
         return {
             "id": session.id,
-            "title": f"Session {session.id[:8]}",
+            "title": session.title,
             "pull_requests": list(session.pull_requests),
             "source_url": None,
             "is_archived": False,

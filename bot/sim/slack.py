@@ -9,6 +9,13 @@ App Home and modals: `views.publish` keeps each user's home (`home_views[user]`)
 trigger id of `new_trigger()` once, within three seconds (`expire_trigger` ages one: Slack's
 `expired_trigger_id`), and records the modal (`opened_views`); `views.update` replaces a view by its id.
 
+Agents (Slack's agent messaging experience): `agents.sessions.setStatus` keeps each thread's statuses
+(`agent_sessions`); `assistant.threads.setSuggestedPrompts` keeps the prompts each DM shows
+(`suggested_prompts[channel]`: one to four `{title, message}`; one with a `thread_ts` changes nothing, as
+Slack ignores it for an agent-view app); `assistant.threads.setTitle` keeps every title each DM thread was
+given (`thread_titles[(channel, thread_ts)]`, oldest first). Both need `assistant:write` among the token's
+scopes, when the stub knows them (`missing_scope` otherwise).
+
 Control endpoints under `/_stub/`: `POST messages` (a person writes: returns its ts), `GET thread`,
 `GET calls`, `POST faults`, `POST config`, `POST reset`.
 
@@ -149,6 +156,9 @@ class SlackStub:
             self.files: dict[str, dict[str, Any]] = {}
             # Agent sessions (agents.sessions.setStatus): each thread's statuses, oldest first, and title.
             self.agent_sessions: dict[tuple[str, str], dict[str, Any]] = {}
+            # The agent DM: the suggested prompts each DM shows, and each DM thread's titles, oldest first.
+            self.suggested_prompts: dict[str, list[dict[str, str]]] = {}
+            self.thread_titles: dict[tuple[str, str], list[str]] = {}
             self._origin = "http://127.0.0.1"  # where this stub is reached: upload URLs point back here
 
     # -- a person writes (tests and the demo) -------------------------------------------------------
@@ -244,6 +254,10 @@ class SlackStub:
         scopes = self._scopes_header(token)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, scopes
+        needed = METHOD_SCOPES.get(method)
+        granted = scopes.get("x-oauth-scopes")
+        if needed is not None and granted is not None and needed not in granted.split(","):
+            return 200, {"ok": False, "error": "missing_scope", "needed": needed, "provided": granted}, scopes
         return 200, handler(params), scopes
 
     def _scopes_header(self, token: str) -> dict[str, str]:
@@ -327,6 +341,39 @@ class SlackStub:
         session["statuses"].append(status)
         if params.get("title"):
             session["title"] = str(params["title"])
+        return {"ok": True}
+
+    def _assistant_threads_setSuggestedPrompts(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, prompts = str(params.get("channel_id") or ""), _json_field(params, "prompts")
+        if not channel:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not channel.startswith("D"):  # only the bot's DM with someone has suggested prompts
+            return {"ok": False, "error": "channel_not_found"}
+        if not isinstance(prompts, list) or not 1 <= len(prompts) <= MAX_SUGGESTED_PROMPTS:
+            return {"ok": False, "error": "invalid_arguments"}
+        for prompt in prompts:
+            if not isinstance(prompt, dict) or set(prompt) - {"title", "message"}:
+                return {"ok": False, "error": "invalid_arguments"}
+            if not all(isinstance(prompt.get(k), str) and prompt[k].strip() for k in ("title", "message")):
+                return {"ok": False, "error": "invalid_arguments"}
+        if params.get("thread_ts"):
+            return {"ok": True}  # an agent-view app's call with a thread_ts fails silently, as Slack's does
+        self.suggested_prompts[channel] = [dict(p) for p in prompts]
+        return {"ok": True}
+
+    def _assistant_threads_setTitle(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, thread_ts = str(params.get("channel_id") or ""), str(params.get("thread_ts") or "")
+        title = params.get("title")
+        if not channel or not thread_ts or not isinstance(title, str) or not title.strip():
+            return {"ok": False, "error": "invalid_arguments"}
+        if len(title) > THREAD_TITLE_LIMIT:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not channel.startswith("D"):  # a title is what the DM's history shows: DM threads only
+            return {"ok": False, "error": "channel_not_found"}
+        root = self.messages.get((channel, thread_ts))
+        if root is None or root.thread_ts not in (None, thread_ts):
+            return {"ok": False, "error": "invalid_thread_ts"}
+        self.thread_titles.setdefault((channel, thread_ts), []).append(title)
         return {"ok": True}
 
     # -- files (files_upload_v2: an upload URL, the bytes posted to it, then the share) -------------
@@ -594,6 +641,13 @@ class SlackStub:
 # -- installs (OAuth) -------------------------------------------------------------------------------------
 
 TRIGGER_LIFETIME_SECONDS = 3.0  # Slack's: a trigger id opens a view only within three seconds
+METHOD_SCOPES = {  # methods whose scope the stub checks against the token's
+    "assistant.threads.setSuggestedPrompts": "assistant:write",
+    "assistant.threads.setTitle": "assistant:write",
+}
+MAX_SUGGESTED_PROMPTS = 4
+# Slack documents none for setTitle; the stub takes the 200 it documents for an agent session's title.
+THREAD_TITLE_LIMIT = 200
 VIEW_BLOCK_LIMIT = 100  # blocks in a modal or an App Home view
 
 

@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.logs import Throttle, log_context
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack import controls
+from bot.slack.agent_dm import AgentDms
 from bot.slack.blocks_command import BlocksCommand
 from bot.slack.events import MessageChange, classify, classify_change
 from bot.slack.home import AppHome, BlocksKeyCheck, EnvironmentHome
@@ -47,6 +48,7 @@ def create_app(
     presses: controls.Presses | None = None,
     change: Callable[[MessageChange], object] | None = None,
     command: BlocksCommand | None = None,
+    direct_messages: AgentDms | None = None,
 ) -> App:
     """The Bolt app. `includes(team, enterprise)`: whether this deployment serves that workspace (the
     installed one, or, installed from Slack, any with an installation). With `oauth_settings`, Bolt finds
@@ -55,7 +57,7 @@ def create_app(
     `keys` (installed from Slack), admins connect the workspace's Blocks keys from App Home; without,
     App Home says the keys are the environment's. `presses` record the presses of a turn's buttons (and
     Slack's own stop of the thread's agent session); `change` an edit or delete of a recorded message;
-    `command` answers `/blocks`."""
+    `command` answers `/blocks`; `direct_messages` offers suggested prompts when someone opens the DM."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-requests-are-not-signed",
@@ -82,6 +84,8 @@ def create_app(
 
         app.event("app_uninstalled")(removed)
         app.event("tokens_revoked")(revoked)
+    if direct_messages is not None:
+        direct_messages.register(app)  # first: App Home's listener of app_home_opened takes any tab
     _register_home(app, settings, keys, includes)
     if presses is not None:
         controls.register(app, includes=includes, presses=presses)

@@ -187,6 +187,34 @@ class SlackGateway:
             initiator_user_id=initiator,
         )
 
+    def set_suggested_prompts(
+        self, *, channel: str, prompts: Sequence[dict[str, str]], title: str | None = None
+    ) -> None:
+        """The prompts a person sees in the bot's DM (up to four `{title, message}`). Without `thread_ts`:
+        an app with Slack's agent messaging experience (`agent_view`) must not send one, or the call
+        fails silently."""
+        method = "assistant.threads.setSuggestedPrompts"
+        self._pace(method, channel, essential=True)
+        self._call(
+            method,
+            self.client.assistant_threads_setSuggestedPrompts,
+            channel_id=channel,
+            prompts=[{"title": p["title"], "message": p["message"]} for p in prompts],
+            title=title,
+        )
+
+    def set_thread_title(self, *, channel: str, thread_ts: str, title: str) -> None:
+        """The title of a DM thread, shown in the history of the person's DM with the bot."""
+        method = "assistant.threads.setTitle"
+        self._pace(method, channel, essential=True)
+        self._call(
+            method,
+            self.client.assistant_threads_setTitle,
+            channel_id=channel,
+            thread_ts=thread_ts,
+            title=title,
+        )
+
     def upload_markdown(
         self, *, channel: str, thread_ts: str, filename: str, title: str, content: str
     ) -> str:

@@ -61,7 +61,12 @@ def mark_working(rt: Runtime, view: TurnView) -> None:
     if conversation.agent_status == PROCESSING or refused(rt.engine, conversation.team_id):
         return
     first = next((m.text for m in view.messages if m.text.strip()), "")
-    title = neutralize_inline(" ".join(first.split()), TITLE_LIMIT) or f"{conversation.agent} session"
+    # A DM thread titled with its Blocks session's title (dm_title) keeps it when a follow-up starts.
+    title = (
+        conversation.title
+        or neutralize_inline(" ".join(first.split()), TITLE_LIMIT)
+        or f"{conversation.agent} session"
+    )
     # Recorded first: a crash right after the call must still leave the thread to be settled at the end
     # (settling a thread Slack never marked costs one harmless call).
     with rt.engine.begin() as conn:

@@ -8,6 +8,7 @@ import logging
 
 from bot import metrics
 from bot.blocks import pull_requests
+from bot.blocks.client import SessionRead
 from bot.blocks.errors import BlocksError, BlocksRejected
 from bot.blocks.failure_notice import is_failure_notice
 from bot.blocks.keys import key_label
@@ -16,7 +17,7 @@ from bot.slack import messages as text
 from bot.slack.errors import SlackError
 from bot.slack.render import fallback_text
 from bot.tenancy import NOT_CONNECTED
-from bot.turns import states
+from bot.turns import dm_title, states
 from bot.turns.context import Runtime, TurnView
 from bot.turns.finish import rejection_notice, show_notice
 from bot.turns.lease import Lease
@@ -71,9 +72,11 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
     if snapshot.final is not None:
         outcome = _outcome_of(snapshot.final.text, stopping=stopping)
         if outcome == states.ANSWERED:
-            found = _session_pull_requests(rt, conversation.session_id, now)
+            session = _read_session(rt, conversation.session_id, now)
+            found = session.pull_requests
             merged = pull_requests.merge(progress.pull_requests, *(pull_requests.find(url) for url in found))
             counted["pull_requests_json"] = pull_requests.dumps(merged)
+            dm_title.learn_now(rt.engine, conversation, session.title, now)  # if the create had none
         lease.save(
             now,
             **counted,
@@ -114,17 +117,18 @@ def run_poll(rt: Runtime, lease: Lease, view: TurnView) -> None:
     lease.release(now, next_run_at=next_run_at, polls=turn.polls + 1, failures=0, **updates)
 
 
-def _session_pull_requests(rt: Runtime, session_id: str, now: float) -> list[str]:
-    """The session's pull requests, at the cost of one more request: made only with a spare token of the
-    key (never at the cost of someone's poll), and dropped on any error (the buttons are a convenience)."""
+def _read_session(rt: Runtime, session_id: str, now: float) -> SessionRead:
+    """The session's pull requests (and title), at the cost of one more request: made only with a spare
+    token of the key (never at the cost of someone's poll), and dropped on any error (the buttons are a
+    convenience)."""
     with rt.engine.begin() as conn:
         if not rt.budget.take_spare(conn, now):
-            return []
+            return SessionRead([])
     try:
-        return rt.blocks.session_pull_requests(session_id=session_id)
+        return rt.blocks.read_session(session_id=session_id)
     except BlocksError as exc:
         logger.info("the session's pull requests were not read (%s)", type(exc).__name__)
-        return []
+        return SessionRead([])
 
 
 def _outcome_of(final: str, *, stopping: bool) -> str:

@@ -28,7 +28,7 @@ from bot.slack.errors import SlackError
 from bot.slack.gateway import ThreadMessage
 from bot.slack.render import fallback_text
 from bot.tenancy import NOT_CONNECTED
-from bot.turns import states
+from bot.turns import dm_title, states
 from bot.turns.acknowledge import allowed_messages
 from bot.turns.best_effort import best_effort
 from bot.turns.compose import Authored, compose
@@ -182,6 +182,7 @@ def _record_submitted(rt: Runtime, lease: Lease, view: TurnView, result: Submitt
                     updated_at=now,
                 )
             )
+            dm_title.learn(conn, conversation, result.title, now)
         lease.write(
             conn,
             now,
