@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.db.models import ChannelPreferences, Conversation, PreferenceChange, WorkspacePreferences
+from bot.db.models import ChannelPreferences, Conversation, PreferenceChange
 from bot.preferences import views
+from bot.preferences.store import save_workspace
 from bot.sim.slack import BOT_USER_ID, TEAM_ID, StubMessage
 from bot.slack import messages
 from bot.slack.blocks_command import HELP, ONLY_ADMINS
@@ -116,11 +117,9 @@ def test_admin_users_and_members_when_the_workspace_allows_it_may_change_setting
     assert submit(rig, "UOPS", {"answers": "summary"}) is None
 
     assert slash(rig, "UCAROL").startswith(ONLY_ADMINS)
-    with rig.engine.begin() as conn:
-        conn.execute(
-            WorkspacePreferences.__table__.insert().values(
-                team_id=TEAM_ID, members_may_configure=True, updated_by=ADMIN, updated_at=time.time()
-            )
+    with rig.engine.begin() as conn:  # a workspace admin allowed it (from App Home)
+        save_workspace(
+            conn, team_id=TEAM_ID, user_id=ADMIN, values={}, members_may_configure=True, now=time.time()
         )
     assert slash(rig, "UCAROL") == ""
     assert submit(rig, "UCAROL", {"answers": "full"}) is None
