@@ -15,6 +15,9 @@ What stays: every row, with its ids, Slack users, timestamps, phase, step, outco
 audit and the metrics read), the Blocks session and message links, and the (team, channel, ts) of each
 message, which intake's duplicate check needs. `turns.texts_purged_at` says when the texts went.
 Conversations hold no text (ids, the agent and the session link only): nothing to clear there.
+The outbox's messages (hints, channel notices, suggested prompts, thread titles: see `outbox`) go whole
+once they were created before the cutoff: each row is a text, sent or given up on long ago (a message
+that old is not worth sending any more).
 
 Never a turn in flight: only a finished turn with nothing left to do (a finished turn may still owe its
 thread the interrupted note), nothing scheduled and no lease. On PostgreSQL the rows picked are locked
@@ -36,9 +39,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, literal_column, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, literal_column, or_, select, update
 
-from bot.db.models import InboundMessage, JobLease, Turn
+from bot.db.models import InboundMessage, JobLease, OutboxMessage, Turn
 from bot.db.statements import insert_ignoring_conflict
 from bot.turns import states
 
@@ -87,8 +90,9 @@ def purge(
                 return cleared  # another replica purges (or took over after our lease expired)
             turns, messages = _purge_turns(conn, cutoff, at, batch)
             orphans = _purge_orphan_messages(conn, cutoff, batch)
-        cleared += turns + messages + orphans
-        if (turns < batch and orphans < batch) or not keep_going():
+            sent = _purge_outbox(conn, cutoff, batch)
+        cleared += turns + messages + orphans + sent
+        if (turns < batch and orphans < batch and sent < batch) or not keep_going():
             break
         time.sleep(pause)
     with engine.begin() as conn:
@@ -201,4 +205,16 @@ def _purge_orphan_messages(conn: Connection, cutoff: float, batch: int) -> int:
         .where(InboundMessage.id.in_(ids))
         .values(text=PURGED_TEXT, files_json=PURGED_FILES)
     )
+    return len(ids)
+
+
+def _purge_outbox(conn: Connection, cutoff: float, batch: int) -> int:
+    """Outbox rows created before the cutoff: deleted."""
+    ids = (
+        conn.execute(select(OutboxMessage.id).where(OutboxMessage.created_at < cutoff).limit(batch))
+        .scalars()
+        .all()
+    )
+    if ids:
+        conn.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(ids)))
     return len(ids)

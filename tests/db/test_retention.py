@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from bot.blocks.budget import Budget, BudgetPolicy
 from bot.blocks.client import BlocksClient
 from bot.config import Settings
-from bot.db.models import Base, InboundMessage, JobLease, Turn
+from bot.db.models import Base, InboundMessage, JobLease, OutboxMessage, Turn
 from bot.demo import demo_settings
 from bot.slack.gateway import SlackGateway
 from bot.slack.pacing import SlackPacer, SlackTiers
-from bot.turns import intake, retention, states
+from bot.turns import intake, outbox, retention, states
 from bot.turns.context import Runtime
 from bot.turns.intake import InboundEvent, IntakePolicy, SlackFile
 from bot.turns.worker import Worker
@@ -248,6 +248,35 @@ def test_an_old_message_of_no_turn_is_cleared_too(engine: Engine) -> None:
             select(InboundMessage.text).where(InboundMessage.turn_id.is_(None))
         ).scalars()
         assert sorted(texts_left) == ["", LIVE]
+
+
+def test_outbox_messages_older_than_the_cutoff_are_deleted(engine: Engine) -> None:
+    def queued(created_at: float, text: str, *, sent: bool, attempts: int = 1) -> None:
+        with engine.begin() as conn:
+            outbox.queue(
+                conn,
+                team_id="T1",
+                enterprise_id=None,
+                channel_id="C1",
+                thread_ts=None,
+                user_id="U1",
+                text=text,
+                now=created_at,
+            )
+            conn.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.text == text)
+                .values(sent_at=created_at if sent else None, attempts=attempts)
+            )
+
+    queued(NOW - 31 * DAY, "old and sent", sent=True)
+    queued(NOW - 31 * DAY, "old and given up", sent=False, attempts=outbox.MAX_ATTEMPTS)
+    queued(NOW - 31 * DAY, "old, still to try", sent=False)
+    queued(NOW - 29 * DAY, "recent and sent", sent=True)
+    assert purge(engine) == 3
+    with engine.connect() as conn:
+        left = sorted(conn.execute(select(OutboxMessage.text)).scalars())
+    assert left == ["recent and sent"]
 
 
 def test_a_second_purge_finds_nothing_and_zero_seconds_keeps_everything(engine: Engine) -> None:
