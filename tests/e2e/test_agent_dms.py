@@ -173,6 +173,9 @@ def test_a_dm_thread_is_titled_with_its_session_title_once(make_rig: Callable[..
     assert titles(rig, question) == [expected]
     stored = conversation(rig, question)
     assert (stored.title, stored.title_state) == (expected, "set")
+    # The thread's agent session is back to idle (its settle step) before the follow-up marks it again:
+    # a follow-up that starts while it still shows processing leaves it as it is.
+    rig.settle()
 
     follow_up = rig.say("UALICE", "and add a regression test", channel=DM, channel_type="im", thread=question)
     rig.wait_reaction(follow_up)
