@@ -32,13 +32,13 @@ from bot.db import migrate
 from bot.db.engine import QUICK_WAIT_SECONDS, make_engine
 from bot.installs import installed_workspaces, remove_workspace
 from bot.metrics import ACK_SECONDS, MeteredTransport, Metrics
-from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.preferences.values import deployment_defaults
 from bot.slack.agent_dm import AgentDms
 from bot.slack.app import create_app
 from bot.slack.blocks_command import BlocksCommand
 from bot.slack.events import MessageChange
 from bot.slack.gateway import SlackGateway
+from bot.slack.home import AppHome, BlocksKeyCheck, HomeTab
 from bot.slack.pacing import SlackPacer, SlackTiers
 from bot.tenancy import NOT_CONNECTED, BlocksAccount, InstalledWorkspaces, SingleWorkspace, Tenancy
 from bot.turns import changes, intake, presses
@@ -187,11 +187,11 @@ def build(settings: Settings, mode: Mode = "serve", *, host: str | None = None) 
                 if isinstance(tenancy, InstalledWorkspaces)
                 else None
             ),
-            # App Home answers Slack within its 3 s too: the keys are read and written on the quick engine.
-            keys=(
-                WorkspaceKeys(quick_engine, tenancy.keys.vault)
-                if isinstance(tenancy, InstalledWorkspaces)
-                else None
+            # App Home answers Slack within its 3 s too: it reads and writes on the quick engine.
+            home=AppHome(
+                HomeTab.of(settings, quick_engine, tenancy),
+                check=BlocksKeyCheck(settings.blocks_api_url),
+                includes=includes,
             ),
         )
     # Every process binds $PORT, a worker-only one too: health, readiness and metrics, and the install

@@ -20,12 +20,11 @@ from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.logs import Throttle, log_context
-from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.slack import controls
 from bot.slack.agent_dm import AgentDms
 from bot.slack.blocks_command import BlocksCommand
 from bot.slack.events import MessageChange, classify, classify_change
-from bot.slack.home import AppHome, BlocksKeyCheck, EnvironmentHome
+from bot.slack.home import AppHome
 from bot.turns.intake import InboundEvent, Recorded
 from bot.workspace import Delivery
 
@@ -44,7 +43,7 @@ def create_app(
     includes: Includes,
     oauth_settings: OAuthSettings | None = None,
     remove_workspace: Callable[[dict[str, Any]], None] | None = None,
-    keys: WorkspaceKeys | None = None,
+    home: AppHome | None = None,
     presses: controls.Presses | None = None,
     change: Callable[[MessageChange], object] | None = None,
     command: BlocksCommand | None = None,
@@ -53,9 +52,8 @@ def create_app(
     """The Bolt app. `includes(team, enterprise)`: whether this deployment serves that workspace (the
     installed one, or, installed from Slack, any with an installation). With `oauth_settings`, Bolt finds
     each event's token in the installation store and serves the install pages; `remove_workspace` is
-    called (before Slack is answered) when a workspace uninstalls the app or revokes its token. With
-    `keys` (installed from Slack), admins connect the workspace's Blocks keys from App Home; without,
-    App Home says the keys are the environment's. `presses` record the presses of a turn's buttons (and
+    called (before Slack is answered) when a workspace uninstalls the app or revokes its token. `home`
+    draws App Home (see `bot.slack.home`). `presses` record the presses of a turn's buttons (and
     Slack's own stop of the thread's agent session); `change` an edit or delete of a recorded message;
     `command` answers `/blocks`; `direct_messages` offers suggested prompts when someone opens the DM."""
     app = App(
@@ -86,7 +84,7 @@ def create_app(
         app.event("tokens_revoked")(revoked)
     if direct_messages is not None:
         direct_messages.register(app)  # first: App Home's listener of app_home_opened takes any tab
-    _register_home(app, settings, keys, includes)
+    _register_home(app, home)
     if presses is not None:
         controls.register(app, includes=includes, presses=presses)
     if command is not None:
@@ -98,18 +96,10 @@ def create_app(
     return app
 
 
-def _register_home(app: App, settings: Settings, keys: WorkspaceKeys | None, includes: Includes) -> None:
-    environment_keys = len(settings.blocks_api_keys)
-    if keys is None:
-        EnvironmentHome(environment_keys=environment_keys, includes=includes).register(app)
-        return
-    AppHome(
-        keys,
-        admin_users=settings.admin_users,
-        environment_keys=environment_keys,
-        check=BlocksKeyCheck(settings.blocks_api_url),
-        includes=includes,
-    ).register(app)
+def _register_home(app: App, home: AppHome | None) -> None:
+    """App Home's tab and its modals; without `home` the tab's events are only acknowledged."""
+    if home is not None:
+        home.register(app)
 
 
 def _recording_failed(errors: Throttle) -> Callable[..., BoltResponse]:

@@ -12,7 +12,7 @@ from bot.blocks.errors import BlocksRejected
 from bot.db.models import Conversation, Turn
 from bot.logs import Throttle
 from bot.slack import messages as text
-from bot.turns import states
+from bot.turns import home_refresh, states
 from bot.turns.intake import promote_waiting
 from bot.turns.lease import Lease
 from bot.turns.native import needs_settling
@@ -48,6 +48,7 @@ def finish(lease: Lease, conversation_id: int, now: float, outcome: str, **value
                 select(Turn.stop_requested_at).where(Turn.id == lease.turn_id)
             ).scalar()
         promote_waiting(conn, conversation_id, now, unless_all_before=hold_before)
+        home_refresh.mark_turn(conn, lease.turn_id, conversation_id, now)  # their App Homes show it
         if needs_settling(conn, conversation_id):
             # Slack shows the thread as a working agent session, and no turn of it works any more: the
             # turn's last step marks it idle (a step, so that a crash does not leave it looking busy).

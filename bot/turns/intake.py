@@ -26,7 +26,7 @@ from bot.db.statements import insert_ignoring_conflict
 from bot.preferences import apply
 from bot.preferences import store as preferences
 from bot.preferences.values import deployment_defaults
-from bot.turns import states
+from bot.turns import home_refresh, states
 
 
 @dataclass(frozen=True)
@@ -308,6 +308,9 @@ def _new_turn(
     values["preferences_json"] = preferences_json
     row = conn.execute(_INSERT_TURN, values).first()
     assert row is not None
+    home_refresh.mark_due(
+        conn, team_id=event.team_id, enterprise_id=event.enterprise_id, user_id=event.user_id, now=now
+    )
     return int(row[0])
 
 

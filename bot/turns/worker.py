@@ -23,8 +23,9 @@ from bot.logs import Throttle, log_context
 from bot.slack import messages as text
 from bot.slack.errors import SlackAuthError, SlackError, SlackRateLimited
 from bot.slack.gateway import SlackGateway
+from bot.slack.home import HomeTab
 from bot.tenancy import roomiest
-from bot.turns import backlog, feedback, native, outbox, retention, states, stop
+from bot.turns import backlog, feedback, home_refresh, native, outbox, retention, states, stop
 from bot.turns.acknowledge import run_close, run_inbox, run_start
 from bot.turns.best_effort import Decorations, best_effort
 from bot.turns.context import Runtime, TurnView, load
@@ -54,6 +55,7 @@ MAX_ERROR_PAUSE = 10.0
 DATABASE = "database"
 BUG = "bug"
 RETENTION = "retention"
+HOME = "home"
 OUTBOX_IDLE_SECONDS = 0.5  # how often to look for queued messages, when there are none
 
 
@@ -84,6 +86,9 @@ class Worker:
         hints = threading.Thread(target=self._send_outbox, name="outbox", daemon=True)
         hints.start()
         self._pool.append(hints)
+        homes = threading.Thread(target=self._refresh_homes, name="home", daemon=True)
+        homes.start()
+        self._pool.append(homes)
         if self.rt.settings.retention_days > 0:  # 0 keeps the texts: nothing to purge, ever
             purge = threading.Thread(target=self._purge_periodically, name="retention", daemon=True)
             purge.start()
@@ -225,6 +230,27 @@ class Worker:
                 sent = False
             if not sent:
                 self._stopping.wait(OUTBOX_IDLE_SECONDS / self.rt.settings.time_scale)
+
+    def _refresh_homes(self) -> None:
+        """App Homes of people whose turns changed state, drawn again (see `home_refresh`)."""
+        tenancy = self.rt.tenancy
+        tab = HomeTab.of(self.rt.settings, self.rt.engine, tenancy, clock=self.rt.clock)
+
+        def publish(due: home_refresh.Due) -> bool:
+            slack = tenancy.slack(due.team_id, due.enterprise_id) if tenancy is not None else self.rt.slack
+            return tab.refresh(slack, due)
+
+        while not self._stopping.is_set():
+            try:
+                published = home_refresh.refresh_next(self.rt.engine, publish, self.rt.clock)
+            except Exception as exc:
+                if database_unavailable(exc):
+                    self._errors.failed(DATABASE, "worker: cannot use the database; retrying", exc)
+                else:
+                    self._errors.failed(HOME, "worker: an App Home refresh failed", exc)
+                published = False
+            if not published:
+                self._stopping.wait(home_refresh.IDLE_SECONDS / self.rt.settings.time_scale)
 
     def _purge_periodically(self) -> None:
         """Every few minutes, the texts of turns that ended RETENTION_DAYS ago go (see `retention`)."""
