@@ -21,6 +21,7 @@ tab (the worker passes the drawing in).
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,8 +52,14 @@ class Due:
     attempts: int
 
 
-# Draws and publishes one person's tab: True when Slack took it.
-Publish = Callable[[Due], bool]
+class Outcome(enum.Enum):
+    PUBLISHED = "published"
+    REFUSED = "refused"  # Slack did not take it: tried again later
+    NOWHERE = "nowhere"  # the deployment is no longer installed in the workspace: nothing to try again
+
+
+# Draws and publishes one person's tab.
+Publish = Callable[[Due], Outcome]
 
 
 def mark_due(conn: Connection, *, team_id: str, enterprise_id: str | None, user_id: str, now: float) -> None:
@@ -156,10 +163,10 @@ def published(engine: Engine, due: Due, now: float) -> None:
         )
 
 
-def failed(engine: Engine, due: Due, now: float) -> None:
-    """Slack did not take it (or there is no Slack to ask): tried again later, or given up on until the
-    person's next change."""
-    give_up = due.attempts >= MAX_ATTEMPTS
+def failed(engine: Engine, due: Due, now: float, *, give_up: bool = False) -> None:
+    """Slack did not take it: tried again later, or (after MAX_ATTEMPTS, or `give_up`) given up on until
+    the person's next change."""
+    give_up = give_up or due.attempts >= MAX_ATTEMPTS
     with engine.begin() as conn:
         conn.execute(
             update(HomeRefresh)
@@ -182,9 +189,12 @@ def refresh_next(engine: Engine, publish: Publish, clock: Callable[[], float]) -
     if due is None:
         return False
     try:
-        ok = publish(due)
+        outcome = publish(due)
     except Exception:
         failed(engine, due, clock())
         raise
-    (published if ok else failed)(engine, due, clock())
+    if outcome is Outcome.PUBLISHED:
+        published(engine, due, clock())
+    else:
+        failed(engine, due, clock(), give_up=outcome is Outcome.NOWHERE)
     return True

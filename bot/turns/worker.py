@@ -236,7 +236,7 @@ class Worker:
         tenancy = self.rt.tenancy
         tab = HomeTab.of(self.rt.settings, self.rt.engine, tenancy, clock=self.rt.clock)
 
-        def publish(due: home_refresh.Due) -> bool:
+        def publish(due: home_refresh.Due) -> home_refresh.Outcome:
             slack = tenancy.slack(due.team_id, due.enterprise_id) if tenancy is not None else self.rt.slack
             return tab.refresh(slack, due)
 

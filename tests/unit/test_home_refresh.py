@@ -13,7 +13,7 @@ from sqlalchemy import Engine, insert, select
 
 from bot.db.models import Conversation, HomeRefresh, Turn
 from bot.turns import home_refresh, states
-from bot.turns.home_refresh import MAX_ATTEMPTS, PUBLISH_EVERY_SECONDS, Due
+from bot.turns.home_refresh import MAX_ATTEMPTS, PUBLISH_EVERY_SECONDS, Due, Outcome
 from bot.turns.intake import new_turn_values
 
 NOW = 1_000_000.0
@@ -39,10 +39,10 @@ def row(engine: Engine, user: str) -> dict[str, object]:
     return dict(found._mapping)
 
 
-def publisher(results: list[bool], seen: list[Due]) -> Callable[[Due], bool]:
-    def publish(due: Due) -> bool:
+def publisher(results: list[Outcome], seen: list[Due]) -> Callable[[Due], Outcome]:
+    def publish(due: Due) -> Outcome:
         seen.append(due)
-        return results.pop(0) if results else True
+        return results.pop(0) if results else Outcome.PUBLISHED
 
     return publish
 
@@ -86,11 +86,11 @@ def test_a_change_made_while_the_tab_was_drawn_publishes_again(engine: Engine) -
     clock, seen = Clock(), list[Due]()
     mark(engine, "U1", NOW)
 
-    def publish(due: Due) -> bool:
+    def publish(due: Due) -> Outcome:
         seen.append(due)
         if len(seen) == 1:
             mark(engine, "U1", NOW + 0.5)  # a turn finished meanwhile
-        return True
+        return Outcome.PUBLISHED
 
     assert home_refresh.refresh_next(engine, publish, clock)
     assert row(engine, "U1")["due_at"] == NOW + 0.5, "still due: the view may not show it"
@@ -111,7 +111,7 @@ def test_one_claim_at_a_time(engine: Engine) -> None:
 def test_a_refused_publish_is_tried_again_then_dropped_until_the_next_change(engine: Engine) -> None:
     clock, seen = Clock(), list[Due]()
     mark(engine, "U1", NOW)
-    publish = publisher([False] * MAX_ATTEMPTS, seen)
+    publish = publisher([Outcome.REFUSED] * MAX_ATTEMPTS, seen)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         assert home_refresh.refresh_next(engine, publish, clock), attempt
         assert not home_refresh.refresh_next(engine, publish, clock), "it waits before the next try"
@@ -127,14 +127,21 @@ def test_a_publish_that_raises_releases_its_claim(engine: Engine) -> None:
     clock = Clock()
     mark(engine, "U1", NOW)
 
-    def broken(due: Due) -> bool:
+    def broken(due: Due) -> Outcome:
         raise RuntimeError("a bug")
 
     with pytest.raises(RuntimeError):
         home_refresh.refresh_next(engine, broken, clock)
     assert row(engine, "U1")["due_at"] == NOW, "still due"
     clock.now += home_refresh.RETRY_SECONDS + 0.1
-    assert home_refresh.refresh_next(engine, lambda due: True, clock)
+    assert home_refresh.refresh_next(engine, lambda due: Outcome.PUBLISHED, clock)
+
+
+def test_a_workspace_no_longer_served_is_not_tried_again(engine: Engine) -> None:
+    clock, seen = Clock(), list[Due]()
+    mark(engine, "U1", NOW)
+    assert home_refresh.refresh_next(engine, publisher([Outcome.NOWHERE], seen), clock)
+    assert row(engine, "U1")["due_at"] is None and row(engine, "U1")["published_at"] is None
 
 
 def test_a_finished_turn_marks_its_requester_and_the_person_whose_turn_it_let_go(engine: Engine) -> None:

@@ -127,17 +127,18 @@ class HomeTab:
                 logger.info("App Home publish of %s not recorded: %s", user, type(exc).__name__)
         return True
 
-    def refresh(self, slack: SlackGateway | None, due: home_refresh.Due) -> bool:
-        """The worker's publish of a tab marked due; False when Slack did not take it (or the deployment
-        is no longer installed in the workspace)."""
+    def refresh(self, slack: SlackGateway | None, due: home_refresh.Due) -> home_refresh.Outcome:
+        """The worker's publish of a tab marked due, with the workspace's client (None: the deployment is
+        no longer installed there)."""
         if slack is None:
-            return False
+            return home_refresh.Outcome.NOWHERE
         place = Place(due.team_id, due.enterprise_id)
         view, _ = self.draw(place, due.user_id, admin=self.is_admin(slack, due.user_id))
         error = publish_view(slack.client, due.user_id, view)
         if error is not None:
             logger.info("App Home of %s/%s not refreshed: %s", due.team_id, due.user_id, error)
-        return error is None
+            return home_refresh.Outcome.REFUSED
+        return home_refresh.Outcome.PUBLISHED
 
     def _facts(self, place: Place, user: str, *, admin: bool, now: float) -> Facts | None:
         if place.team_id is None:
