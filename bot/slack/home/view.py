@@ -13,6 +13,7 @@ at most, SHOWN_KEYS keys of one, a fixed number of others) and add up to fewer (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.blocks.pull_requests import MAX_SHOWN
@@ -197,10 +198,11 @@ def usage_blocks(usage: Usage, budgets: Sequence[KeyBudget]) -> list[dict[str, A
     if usage.queued:
         parts.append(f"{usage.queued} queued")
     requests = f"{usage.requests} Blocks request{'s' if usage.requests != 1 else ''}"
-    since = date(usage.since, "{date_short}", "today")
+    # The day is UTC's, for every reader: a date in their own time zone would name another day.
+    day = datetime.fromtimestamp(usage.since, UTC).strftime("%b %d").replace(" 0", " ")
     blocks = [
         header("Today"),
-        section(f"*Since {since}, 00:00 UTC*: {count} ({', '.join(parts)}) · {requests}"),
+        section(f"*Since 00:00 UTC ({day})*: {count} ({', '.join(parts)}) · {requests}"),
     ]
     if not budgets:
         blocks.append(section("*Blocks budget*: no Blocks key, nothing to spend."))
