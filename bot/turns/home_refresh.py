@@ -79,19 +79,20 @@ def mark_due(conn: Connection, *, team_id: str, enterprise_id: str | None, user_
 
 
 def mark_turn(conn: Connection, turn_id: int, conversation_id: int, now: float) -> None:
-    """A turn finished: its requester's tab, and the tabs of whoever's turn of the same conversation is
-    open (the queued replies that finishing let go are someone's turn now)."""
-    rows = conn.execute(
-        select(Turn.requested_by, Conversation.team_id, Conversation.enterprise_id)
-        .join(Conversation, Conversation.id == Turn.conversation_id)
-        .where(
-            (Turn.id == turn_id)
-            | ((Turn.conversation_id == conversation_id) & Turn.phase.in_((states.ACTIVE, states.WAITING)))
-        )
-        .distinct()
+    """A turn finished: its requester's tab, and the tab of whoever's turn of the same conversation is
+    active now (the queued replies that finishing let go). Two lookups by index (the turn's key, the
+    conversation's one active turn), whatever the history holds."""
+    people = select(Turn.requested_by, Conversation.team_id, Conversation.enterprise_id).join(
+        Conversation, Conversation.id == Turn.conversation_id
+    )
+    finished = conn.execute(people.where(Turn.id == turn_id)).all()
+    active = conn.execute(
+        people.where(Turn.conversation_id == conversation_id, Turn.phase == states.ACTIVE)
     ).all()
     # In one order, so that two transactions marking the same people never wait on each other in a circle.
-    for user_id, team_id, enterprise_id in sorted(rows, key=lambda row: (row[1], row[0])):
+    for user_id, team_id, enterprise_id in sorted(
+        set(finished) | set(active), key=lambda row: (row[1], row[0])
+    ):
         mark_due(conn, team_id=team_id, enterprise_id=enterprise_id, user_id=user_id, now=now)
 
 

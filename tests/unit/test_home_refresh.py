@@ -162,7 +162,13 @@ def test_a_finished_turn_marks_its_requester_and_the_person_whose_turn_it_let_go
             .returning(Conversation.id)
         ).scalar_one()
         turns = {}
-        for user, phase in (("U1", states.FINISHED), ("U2", states.ACTIVE), ("U3", states.FINISHED)):
+        people = (
+            ("U1", states.FINISHED),
+            ("U2", states.ACTIVE),
+            ("U3", states.FINISHED),
+            ("U4", states.WAITING),
+        )
+        for user, phase in people:
             values = new_turn_values(conversation, user, NOW, phase=phase, step=states.DONE)
             turns[user] = conn.execute(insert(Turn).values(**values).returning(Turn.id)).scalar_one()
         home_refresh.mark_turn(conn, turns["U1"], conversation, NOW + 1)
@@ -170,4 +176,6 @@ def test_a_finished_turn_marks_its_requester_and_the_person_whose_turn_it_let_go
         marked = conn.execute(
             select(HomeRefresh.user_id, HomeRefresh.enterprise_id, HomeRefresh.due_at)
         ).all()
-    assert sorted(marked) == [("U1", "E1", NOW + 1), ("U2", "E1", NOW + 1)], "not U3: an old turn"
+    assert sorted(marked) == [("U1", "E1", NOW + 1), ("U2", "E1", NOW + 1)], (
+        "not an old turn, nor a queued one"
+    )
