@@ -76,6 +76,14 @@ def workspace_modal(
             "element": checkbox,
         }
     )
+    prompts_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": PROMPTS_INPUT,
+        "multiline": True,
+        "max_length": 2000,
+    }
+    if prompts:  # no initial value at all rather than an empty one
+        prompts_input["initial_value"] = "\n".join(f"{p['title']} | {p['message']}" for p in prompts)
     blocks.append(
         {
             "type": "input",
@@ -83,13 +91,7 @@ def workspace_modal(
             "optional": True,
             "label": _plain("Suggested prompts of a new DM"),
             "hint": _plain(f"Up to {MAX_PROMPTS}, one per line: a title, a |, then the message."),
-            "element": {
-                "type": "plain_text_input",
-                "action_id": PROMPTS_INPUT,
-                "multiline": True,
-                "max_length": 2000,
-                "initial_value": "\n".join(f"{p['title']} | {p['message']}" for p in prompts),
-            },
+            "element": prompts_input,
         }
     )
     return _modal(VIEW_WORKSPACE, "Workspace defaults", blocks, {})
