@@ -18,7 +18,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from bot.config import Settings
 from bot.db import migrate
 from bot.db.engine import make_engine, normalize_database_url
-from bot.db.models import Turn
+from bot.db.models import Conversation, Turn
 from bot.demo import demo_settings
 from bot.service import Service, build
 from bot.sim.blocks import BlocksSimulator, SimConfig
@@ -146,6 +146,17 @@ class Rig:
 
     def answer_text(self, top: StubMessage) -> str:
         return "\n".join(m.markdown for m in self.bot_replies(top))
+
+    def agent_of(self, message: StubMessage) -> str:
+        """The agent of the conversation `message` started."""
+        with self.engine.connect() as conn:
+            return str(
+                conn.execute(
+                    select(Conversation.agent).where(
+                        Conversation.channel_id == message.channel, Conversation.thread_ts == message.ts
+                    )
+                ).scalar_one()
+            )
 
     def turns(self) -> list[Turn]:
         from sqlalchemy.orm import Session

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from bot.blocks.keys import key_hash, key_label
 from bot.chat import send_interaction
-from bot.db.models import Conversation, PreferenceChange
+from bot.db.models import PreferenceChange
 from bot.oauth.workspace_keys import WorkspaceKeys
 from bot.preferences import views
 from bot.preferences.store import save_channel
@@ -28,7 +28,7 @@ from bot.service import build
 from bot.sim.blocks import BlocksSimulator
 from bot.sim.events import EventSender, envelope
 from bot.sim.process import free_port
-from bot.sim.slack import BOT_USER_ID, TEAM_ID, SlackStub, StubMessage
+from bot.sim.slack import BOT_USER_ID, TEAM_ID, SlackStub
 from bot.slack import messages
 from bot.slack.home import (
     ACTION_CONNECT,
@@ -417,17 +417,6 @@ SLACK_ADMIN = "UADMIN"
 OTHER_CHANNEL = "C0OTHER"
 
 
-def _conversation_agent(rig: Rig, message: StubMessage) -> str:
-    with rig.engine.connect() as conn:
-        return str(
-            conn.execute(
-                select(Conversation.agent).where(
-                    Conversation.channel_id == message.channel, Conversation.thread_ts == message.ts
-                )
-            ).scalar_one()
-        )
-
-
 def _changes(rig: Rig) -> list[tuple[str | None, str, str, str | None]]:
     with rig.engine.connect() as conn:
         rows = conn.execute(
@@ -484,8 +473,8 @@ def test_an_admin_sets_the_workspace_defaults_and_the_next_turn_of_a_channel_wit
     there = rig.say("UALICE", f"{MENTION} why is the build red?", channel=OTHER_CHANNEL)
     rig.wait_reaction(here)
     rig.wait_reaction(there)
-    assert _conversation_agent(rig, here) == "codex", "the workspace default"
-    assert _conversation_agent(rig, there) == "gemini", "the channel's own choice wins"
+    assert rig.agent_of(here) == "codex", "the workspace default"
+    assert rig.agent_of(there) == "gemini", "the channel's own choice wins"
     assert messages.SUMMARY_NOTE in rig.answer_text(here), "the worker's choices too"
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.db.models import ChannelPreferences, Conversation, PreferenceChange
+from bot.db.models import ChannelPreferences, PreferenceChange
 from bot.preferences import views
 from bot.preferences.store import save_workspace
-from bot.sim.slack import BOT_USER_ID, TEAM_ID, StubMessage
+from bot.sim.slack import BOT_USER_ID, TEAM_ID
 from bot.slack import messages
 from bot.slack.blocks_command import HELP, ONLY_ADMINS
 from tests import settings_forms as forms
@@ -36,17 +36,6 @@ def submit(rig: Rig, user: str, choices: dict[str, str], *, custom_agent: str = 
 
 def announcements(rig: Rig, channel: str = CHANNEL) -> list[str]:
     return forms.announcements(rig.slack, channel)
-
-
-def agent_of(rig: Rig, message: StubMessage) -> str:
-    with rig.engine.connect() as conn:
-        return str(
-            conn.execute(
-                select(Conversation.agent).where(
-                    Conversation.channel_id == message.channel, Conversation.thread_ts == message.ts
-                )
-            ).scalar_one()
-        )
 
 
 def test_an_admin_sets_a_channels_agent_and_it_applies_to_new_threads_there_only(
@@ -80,7 +69,7 @@ def test_an_admin_sets_a_channels_agent_and_it_applies_to_new_threads_there_only
     there = rig.say("UALICE", f"{MENTION} why is the build red?", channel=OTHER_CHANNEL)
     rig.wait_reaction(here)
     rig.wait_reaction(there)
-    assert agent_of(rig, here) == "codex" and agent_of(rig, there) == "claude"
+    assert rig.agent_of(here) == "codex" and rig.agent_of(there) == "claude"
 
     # Opened again, the modal shows the channel's own values.
     slash(rig, ADMIN)
@@ -134,7 +123,7 @@ def test_a_custom_agent_id_is_checked_and_used(make_rig: Callable[..., Rig]) -> 
     assert submit(rig, ADMIN, {}, custom_agent="my-agent_2") is None
     question = rig.say("UALICE", f"{MENTION} hello")
     rig.wait(lambda: rig.turns() and rig.turns()[0].phase == "finished", what="the turn")
-    assert agent_of(rig, question) == "my-agent_2"
+    assert rig.agent_of(question) == "my-agent_2"
 
 
 def test_reply_mode_mentions_only_continues_a_thread_when_the_bot_is_mentioned(
