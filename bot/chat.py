@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import getpass
-import json
 import logging
 import os
 import re
@@ -34,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TextIO
-from urllib.parse import urlencode
 
 import httpx
 
@@ -288,14 +286,7 @@ def block_actions_payload(
 
 def send_interaction(sender: EventSender, payload: Mapping[str, Any]) -> httpx.Response:
     """Post it to the bot as Slack does: a form with one `payload` field of JSON, signed like an event."""
-    body = urlencode({"payload": json.dumps(payload)})
-    stamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": str(sender.verifier.generate_signature(timestamp=stamp, body=body)),
-    }
-    return sender.http.post(sender.url, content=body, headers=headers)
+    return sender.post_interaction(payload)
 
 
 # -- the conversation, without the terminal ---------------------------------------------------------

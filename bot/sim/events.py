@@ -13,6 +13,7 @@ import itertools
 import json
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -150,21 +151,29 @@ class EventSender:
             "response_url": "https://hooks.slack.com/commands/T0SIM/1/unused",
             "trigger_id": trigger_id,
         }
-        return self._form(urlencode(fields))
+        return self._delivered(lambda: self.post_form(urlencode(fields)))
 
     def interaction(self, payload: dict[str, Any]) -> Delivery:
         """A button press or a view submission: one `payload` field of JSON."""
-        return self._form(urlencode({"payload": json.dumps(payload)}))
+        return self._delivered(lambda: self.post_interaction(payload))
 
-    def _form(self, body: str) -> Delivery:
+    def post_interaction(self, payload: Mapping[str, Any]) -> httpx.Response:
+        return self.post_form(urlencode({"payload": json.dumps(payload)}))
+
+    def post_form(self, body: str) -> httpx.Response:
+        """Post a form to the bot as Slack does, signed like an event."""
         stamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": stamp,
             "X-Slack-Signature": str(self.verifier.generate_signature(timestamp=stamp, body=body)),
         }
+        return self.http.post(self.url, content=body, headers=headers)
+
+    @staticmethod
+    def _delivered(post: Callable[[], httpx.Response]) -> Delivery:
         started = time.perf_counter()
-        response = self.http.post(self.url, content=body, headers=headers)
+        response = post()
         return Delivery(response.status_code, time.perf_counter() - started, response.text)
 
     def deliver_message(
