@@ -91,13 +91,4 @@ def _hint(conn: Connection, conversation_id: int, user_id: str, now: float) -> N
             Conversation.team_id, Conversation.enterprise_id, Conversation.channel_id, Conversation.thread_ts
         ).where(Conversation.id == conversation_id)
     ).one()
-    outbox.queue(
-        conn,
-        team_id=conversation.team_id,
-        enterprise_id=conversation.enterprise_id,
-        channel_id=conversation.channel_id,
-        thread_ts=conversation.thread_ts,
-        user_id=user_id,
-        text=text.EDIT_TOO_LATE,
-        now=now,
-    )
+    outbox.queue_in_thread(conn, conversation, user_id=user_id, text=text.EDIT_TOO_LATE, now=now)

@@ -57,17 +57,7 @@ def learn(conn: Connection, conversation: Conversation, title: str | None, now: 
     conversation.title, conversation.title_state = text, DROPPED if refused else SETTING
     if refused:
         return False
-    outbox.queue(
-        conn,
-        team_id=conversation.team_id,
-        enterprise_id=conversation.enterprise_id,
-        channel_id=conversation.channel_id,
-        thread_ts=conversation.thread_ts,
-        user_id=None,
-        text=text,
-        now=now,
-        kind=outbox.TITLE,
-    )
+    outbox.queue_in_thread(conn, conversation, user_id=None, text=text, now=now, kind=outbox.TITLE)
     return True
 
 

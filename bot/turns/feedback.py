@@ -125,16 +125,8 @@ def check_next(engine: Engine, rt: Runtime, now: float) -> bool:
         else:
             counted = 0
             conn.execute(delete(Feedback).where(this_press))
-            conversation = view.conversation
-            outbox.queue(
-                conn,
-                team_id=conversation.team_id,
-                enterprise_id=conversation.enterprise_id,
-                channel_id=conversation.channel_id,
-                thread_ts=conversation.thread_ts,
-                user_id=claimed.user_id,
-                text=text.control_refused(refused),
-                now=now,
+            outbox.queue_in_thread(
+                conn, view.conversation, user_id=claimed.user_id, text=text.control_refused(refused), now=now
             )
     if counted:
         metrics.FEEDBACK.labels(claimed.value).inc()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -73,6 +73,32 @@ def queue(
             created_at=now,
             attempts=0,
         )
+    )
+
+
+class Thread(Protocol):
+    """Where a thread is: a conversation, or a row read with these columns."""
+
+    team_id: str
+    enterprise_id: str | None
+    channel_id: str
+    thread_ts: str
+
+
+def queue_in_thread(
+    conn: Connection, thread: Thread, *, user_id: str | None, text: str, now: float, kind: str = MESSAGE
+) -> None:
+    """`queue` in a conversation's thread."""
+    queue(
+        conn,
+        team_id=thread.team_id,
+        enterprise_id=thread.enterprise_id,
+        channel_id=thread.channel_id,
+        thread_ts=thread.thread_ts,
+        user_id=user_id,
+        text=text,
+        now=now,
+        kind=kind,
     )
 
 

@@ -54,7 +54,9 @@ def _request(
             select(
                 Turn.id,
                 Turn.conversation_id,
+                Conversation.team_id,
                 Conversation.enterprise_id,
+                Conversation.channel_id,
                 Conversation.thread_ts,
                 Turn.outcome,
                 Turn.submit_text,
@@ -84,16 +86,7 @@ def _request(
             )
         ).first()
         if open_turn is not None:
-            outbox.queue(
-                conn,
-                team_id=team_id,
-                enterprise_id=failed.enterprise_id,
-                channel_id=channel_id,
-                thread_ts=failed.thread_ts,
-                user_id=user_id,
-                text=text.RETRY_BUSY,
-                now=now,
-            )
+            outbox.queue_in_thread(conn, failed, user_id=user_id, text=text.RETRY_BUSY, now=now)
             return RetryRecorded.BUSY
         values = new_turn_values(failed.conversation_id, user_id, now, phase=states.ACTIVE, step=states.START)
         # The same request again, with the channel's choices it was made with.
